@@ -1,0 +1,164 @@
+import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import type { KV, ListResult, Store, StoreEvent, StoreWatch } from './types.js';
+import { StoreError } from './types.js';
+import { prefixEnd } from './sqlite.js';
+
+function toKV(kv: IKeyValue): KV {
+  return { key: kv.key.toString(), value: Buffer.from(kv.value), modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision) };
+}
+
+function mapErr(err: unknown, rev?: number): never {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/compacted/i.test(msg)) throw new StoreError('Expired', msg, rev);
+  if (/unavailable|ECONNREFUSED|deadline|No connection/i.test(msg)) throw new StoreError('Unavailable', msg);
+  throw err;
+}
+
+/**
+ * The HA store: an etcd v3 cluster. Keys live under one prefix; resourceVersions are etcd
+ * mod_revisions, so several apiservers share one revision space and watches resume across them.
+ */
+export class EtcdStore implements Store {
+  readonly name = 'etcd';
+  private readonly client: Etcd3;
+
+  constructor(endpoints: string[]) {
+    this.client = new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+  }
+
+  async get(key: string): Promise<KV | null> {
+    try {
+      const res = await this.client.get(key).exec();
+      return res.kvs.length ? toKV(res.kvs[0]) : null;
+    } catch (err) {
+      mapErr(err);
+    }
+  }
+
+  async list(prefix: string, opts: { revision?: number; limit?: number; startAfter?: string } = {}): Promise<ListResult> {
+    const start = opts.startAfter ? opts.startAfter + '\x00' : prefix;
+    let req = this.client.getAll().inRange({ start, end: prefixEnd(prefix) }).sort('Key', 'Ascend');
+    if (opts.revision && opts.revision > 0) req = req.revision(opts.revision);
+    if (opts.limit && opts.limit > 0) req = req.limit(opts.limit);
+    try {
+      const res = await req.exec();
+      const revision = opts.revision && opts.revision > 0 ? opts.revision : Number(res.header.revision);
+      return { items: res.kvs.map(toKV), revision, more: !!res.more };
+    } catch (err) {
+      mapErr(err);
+    }
+  }
+
+  async create(key: string, value: Buffer): Promise<number> {
+    try {
+      const res = await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit();
+      if (!res.succeeded) throw new StoreError('AlreadyExists', `key ${key} exists`);
+      return Number(res.header.revision);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      mapErr(err);
+    }
+  }
+
+  async update(key: string, value: Buffer, expectedRevision?: number): Promise<number> {
+    try {
+      const cmp = expectedRevision !== undefined ? this.client.if(key, 'Mod', '==', expectedRevision) : this.client.if(key, 'Create', '>', 0);
+      const res = await cmp.then(this.client.put(key).value(value)).else(this.client.get(key)).commit();
+      if (!res.succeeded) {
+        const cur = res.responses[0]?.response_range?.kvs ?? [];
+        if (!cur.length) throw new StoreError('NotFound', `key ${key} not found`);
+        throw new StoreError('Conflict', `key ${key} is at ${cur[0].mod_revision}, not ${expectedRevision}`);
+      }
+      return Number(res.header.revision);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      mapErr(err);
+    }
+  }
+
+  async delete(key: string, expectedRevision?: number): Promise<{ revision: number; prev: KV }> {
+    for (;;) {
+      const cur = await this.get(key);
+      if (!cur) throw new StoreError('NotFound', `key ${key} not found`);
+      if (expectedRevision !== undefined && cur.modRevision !== expectedRevision) throw new StoreError('Conflict', `key ${key} is at ${cur.modRevision}`);
+      try {
+        const res = await this.client.if(key, 'Mod', '==', cur.modRevision).then(this.client.delete().key(key)).commit();
+        if (res.succeeded) return { revision: Number(res.header.revision), prev: cur };
+      } catch (err) {
+        mapErr(err);
+      }
+    }
+  }
+
+  async watch(prefix: string, fromRevision: number, onEvent: (ev: StoreEvent) => void, onError?: (err: Error) => void): Promise<StoreWatch> {
+    const compacted = await this.compactedRevision();
+    if (fromRevision < compacted) throw new StoreError('Expired', `revision ${fromRevision} has been compacted`);
+    let watcher: Watcher | undefined;
+    let stopped = false;
+    try {
+      watcher = await this.client
+        .watch()
+        .prefix(prefix)
+        .withPreviousKV()
+        .startRevision(String(fromRevision + 1))
+        .create();
+    } catch (err) {
+      mapErr(err);
+    }
+    watcher
+      .on('put', (kv, prev) => {
+        if (!stopped) onEvent({ type: 'put', key: kv.key.toString(), value: Buffer.from(kv.value), prevValue: prev ? Buffer.from(prev.value) : undefined, modRevision: Number(kv.mod_revision), created: kv.create_revision === kv.mod_revision });
+      })
+      .on('delete', (kv, prev) => {
+        if (!stopped) onEvent({ type: 'delete', key: kv.key.toString(), value: prev ? Buffer.from(prev.value) : Buffer.alloc(0), prevValue: prev ? Buffer.from(prev.value) : undefined, modRevision: Number(kv.mod_revision), created: false });
+      })
+      .on('error', (err) => {
+        if (stopped) return;
+        stopped = true;
+        void watcher?.cancel().catch(() => undefined);
+        onError?.(/compact/i.test(String(err.message)) ? new StoreError('Expired', err.message) : err);
+      });
+    return {
+      stop: () => {
+        stopped = true;
+        void watcher?.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  async currentRevision(): Promise<number> {
+    try {
+      const res = await this.client.get('\x00skiff-rev-probe').exec();
+      return Number(res.header.revision);
+    } catch (err) {
+      mapErr(err);
+    }
+  }
+
+  private compactedRev = 0;
+
+  async compactedRevision(): Promise<number> {
+    return this.compactedRev;
+  }
+
+  async compact(revision: number): Promise<void> {
+    try {
+      await this.client.kv.compact({ revision: String(revision), physical: true });
+      this.compactedRev = Math.max(this.compactedRev, revision);
+    } catch (err) {
+      if (/compacted/i.test(String(err))) return;
+      mapErr(err);
+    }
+  }
+
+  async backup(file: string): Promise<void> {
+    const { execa } = await import('execa');
+    const hosts = (this.client as unknown as { options: { hosts: string[] | string } }).options.hosts;
+    const endpoint = Array.isArray(hosts) ? hosts[0] : hosts;
+    await execa('etcdctl', ['--endpoints', endpoint, 'snapshot', 'save', file], { env: { ETCDCTL_API: '3' } });
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
