@@ -1,0 +1,138 @@
+import type { ControllerContext } from '../context.js';
+import { R } from '../../api/registry.js';
+import { objectKey, splitKey } from '../../api/object.js';
+import { labelSelectorMatches } from '../../api/labels.js';
+import { byNamespace } from '../../client/informer.js';
+import { WorkQueue } from '../../client/workqueue.js';
+import { runWhenSynced } from './run.js';
+import { componentLogger } from '../../util/log.js';
+import { counter, histogram } from '../../util/metrics.js';
+import { isNotFound } from '../../scheduler/apierr.js';
+import type { PodObj } from './podutil.js';
+import {
+  LABEL_MANAGED_BY,
+  LABEL_SERVICE_NAME,
+  MANAGED_BY_CONTROLLER,
+  MANAGED_BY_MIRRORING,
+  desiredEndpointsForService,
+  planSlices,
+  type SliceObj,
+  type SlicePlan,
+  type SvcObj,
+} from './reconcile.js';
+import { desiredEndpointsFromEndpoints, shouldMirror, type EndpointsObj } from './mirror.js';
+
+const log = componentLogger('endpointslice-controller');
+const syncs = counter({ name: 'skiff_endpointslice_syncs_total', help: 'EndpointSlice controller syncs by result', labelNames: ['result'] as const });
+const writes = counter({ name: 'skiff_endpointslice_writes_total', help: 'EndpointSlice writes by verb', labelNames: ['verb'] as const });
+const duration = histogram({ name: 'skiff_endpointslice_sync_seconds', help: 'EndpointSlice sync duration', buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2] });
+
+const OURS = new Set([MANAGED_BY_CONTROLLER, MANAGED_BY_MIRRORING]);
+
+/** What this controller last wrote per slice, so a sync never acts on a cache that has not seen its own writes. */
+type Written = { oldRv?: string; deleted?: boolean };
+
+/**
+ * EndpointSlice controller (discovery.k8s.io/v1) with mirroring: selector Services get slices
+ * from their pods; selector-less Services with manual Endpoints get mirrored slices.
+ */
+export function startEndpointSliceController(ctx: ControllerContext): { stop(): void } {
+  const services = ctx.informers.get<SvcObj>(R.services);
+  const pods = ctx.informers.get<PodObj>(R.pods);
+  const slices = ctx.informers.get<SliceObj>(R.endpointslices);
+  const endpoints = ctx.informers.get<EndpointsObj>(R.endpoints);
+  services.addIndex('namespace', byNamespace);
+  slices.addIndex('service', (s) => {
+    const svc = s.metadata?.labels?.[LABEL_SERVICE_NAME];
+    return svc && OURS.has(s.metadata?.labels?.[LABEL_MANAGED_BY] ?? '') ? [`${s.metadata?.namespace}/${svc}`] : [];
+  });
+  const queue = new WorkQueue();
+  const written = new Map<string, Map<string, Written>>();
+
+  const enqueueForPod = (pod: PodObj) => {
+    for (const svc of services.byIndex('namespace', pod.metadata?.namespace ?? '')) {
+      const sel = svc.spec?.selector;
+      if (sel && Object.keys(sel).length > 0 && labelSelectorMatches({ matchLabels: sel }, pod.metadata?.labels)) queue.add(objectKey(svc));
+    }
+  };
+  services.addHandlers({ add: (s) => queue.add(objectKey(s)), update: (_o, s) => queue.add(objectKey(s)), delete: (s) => queue.add(objectKey(s)) });
+  pods.addHandlers({
+    add: enqueueForPod,
+    update: (o, n) => {
+      enqueueForPod(o);
+      enqueueForPod(n);
+    },
+    delete: enqueueForPod,
+  });
+  const onSlice = (s: SliceObj) => {
+    const svc = s.metadata?.labels?.[LABEL_SERVICE_NAME];
+    if (svc && OURS.has(s.metadata?.labels?.[LABEL_MANAGED_BY] ?? '')) queue.add(`${s.metadata?.namespace}/${svc}`);
+  };
+  slices.addHandlers({ add: onSlice, update: (_o, s) => onSlice(s), delete: onSlice });
+  endpoints.addHandlers({ add: (e) => queue.add(objectKey(e)), update: (_o, e) => queue.add(objectKey(e)), delete: (e) => queue.add(objectKey(e)) });
+
+  /** True when the cache still misses one of our earlier writes for this Service. */
+  const cacheIsStale = (key: string): boolean => {
+    const w = written.get(key);
+    if (!w) return false;
+    for (const [name, rec] of w) {
+      const cached = slices.get(`${splitKey(key).namespace}/${name}`);
+      const caughtUp = rec.deleted ? !cached || cached.metadata?.resourceVersion !== rec.oldRv : !!cached && cached.metadata?.resourceVersion !== rec.oldRv;
+      if (caughtUp) w.delete(name);
+    }
+    if (w.size === 0) written.delete(key);
+    return w.size > 0;
+  };
+
+  const apply = async (key: string, plan: SlicePlan): Promise<void> => {
+    const rec = new Map<string, Written>();
+    written.set(key, rec);
+    for (const s of plan.delete) {
+      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion, deleted: true });
+      await ctx.client.delete(R.endpointslices, s.metadata!.name!, s.metadata!.namespace).catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+      writes.inc({ verb: 'delete' });
+    }
+    for (const s of plan.update) {
+      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion });
+      await ctx.client.update(R.endpointslices, s);
+      writes.inc({ verb: 'update' });
+    }
+    for (const s of plan.create) {
+      const made = await ctx.client.create(R.endpointslices, s, s.metadata!.namespace);
+      rec.set(made.metadata!.name!, {});
+      writes.inc({ verb: 'create' });
+    }
+    if (rec.size === 0) written.delete(key);
+  };
+
+  const sync = async (key: string): Promise<void> => {
+    if (cacheIsStale(key)) {
+      queue.addAfter(key, 20);
+      return;
+    }
+    const end = duration.startTimer();
+    const svc = services.get(key);
+    const existing = slices.byIndex('service', key);
+    const mine = (m: string) => existing.filter((s) => s.metadata?.labels?.[LABEL_MANAGED_BY] === m);
+    let plan: SlicePlan;
+    if (!svc || svc.spec?.type === 'ExternalName') {
+      plan = { create: [], update: [], delete: existing };
+    } else if (svc.spec?.selector && Object.keys(svc.spec.selector).length > 0) {
+      const desired = desiredEndpointsForService(svc, pods.list(svc.metadata?.namespace));
+      plan = planSlices(svc, desired, mine(MANAGED_BY_CONTROLLER), MANAGED_BY_CONTROLLER);
+      plan.delete.push(...mine(MANAGED_BY_MIRRORING));
+    } else {
+      const ep = endpoints.get(key);
+      if (shouldMirror(svc, ep)) {
+        plan = planSlices(svc, desiredEndpointsFromEndpoints(ep!), mine(MANAGED_BY_MIRRORING), MANAGED_BY_MIRRORING);
+        plan.delete.push(...mine(MANAGED_BY_CONTROLLER));
+      } else plan = { create: [], update: [], delete: existing };
+    }
+    await apply(key, plan);
+    end();
+  };
+
+  return runWhenSynced({ informers: [services, pods, slices, endpoints], queue, workers: ctx.options.workers, sync, log, syncs });
+}
