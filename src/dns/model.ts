@@ -1,0 +1,158 @@
+/**
+ * Slim internal structs for DNS, converted at the edge from API objects, and the immutable
+ * Snapshot the record lookups read. Only the fields DNS needs survive the conversion.
+ */
+import type { Service } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import { isIP } from 'node:net';
+import { formatV6, ipv6Bytes } from './wire.js';
+
+export interface DnsPort {
+  /** '' for an unnamed port */
+  name: string;
+  /** lowercase: 'tcp' | 'udp' | 'sctp' */
+  protocol: string;
+  port: number;
+}
+
+export type ServiceKind = 'ClusterIP' | 'Headless' | 'ExternalName';
+
+export interface DnsService {
+  namespace: string;
+  name: string;
+  kind: ServiceKind;
+  /** ClusterIPs (canonical text form); empty for headless and ExternalName */
+  clusterIPs: string[];
+  externalName?: string;
+  ports: DnsPort[];
+  publishNotReadyAddresses: boolean;
+}
+
+export interface DnsEndpoint {
+  /** canonical text form */
+  address: string;
+  hostname?: string;
+  ready: boolean;
+  /** the EndpointSlice's ports (target ports) */
+  ports: DnsPort[];
+}
+
+export interface Snapshot {
+  /** false until every informer has synced: NXDOMAIN then becomes SERVFAIL */
+  synced: boolean;
+  namespaces: Set<string>;
+  /** key `ns/name` */
+  services: Map<string, DnsService>;
+  /** key `ns/service`, all slices of the service merged, deduplicated by address */
+  endpoints: Map<string, DnsEndpoint[]>;
+  /** `ns` → pod IPs (for `pods verified`) */
+  podIPs: Map<string, Set<string>>;
+  /** Unix seconds of the last change (the SOA serial) */
+  serial: number;
+}
+
+export function emptySnapshot(synced = true): Snapshot {
+  return { synced, namespaces: new Set(), services: new Map(), endpoints: new Map(), podIPs: new Map(), serial: Math.floor(Date.now() / 1000) };
+}
+
+/** Canonical text form of an IP (lowercase, RFC 5952 for IPv6), or undefined if it is not an IP. */
+export function canonicalIP(ip: string | undefined): string | undefined {
+  if (!ip) return undefined;
+  const v = isIP(ip);
+  if (v === 4) return ip.split('.').map(Number).join('.');
+  if (v === 6) return formatV6(ipv6Bytes(ip)!);
+  return undefined;
+}
+
+function toPorts(ports: readonly { name?: string; protocol?: string; port?: number }[] | undefined): DnsPort[] {
+  return (ports ?? [])
+    .filter((p) => typeof p.port === 'number' && p.port > 0)
+    .map((p) => ({ name: (p.name ?? '').toLowerCase(), protocol: (p.protocol ?? 'TCP').toLowerCase(), port: p.port! }));
+}
+
+export function toDnsService(svc: Service): DnsService | undefined {
+  const ns = svc.metadata?.namespace;
+  const name = svc.metadata?.name;
+  if (!ns || !name) return undefined;
+  const spec = svc.spec ?? {};
+  const base = { namespace: ns, name, ports: toPorts(spec.ports), publishNotReadyAddresses: spec.publishNotReadyAddresses === true };
+  if (spec.type === 'ExternalName') return { ...base, kind: 'ExternalName', clusterIPs: [], externalName: spec.externalName ?? '' };
+  const raw = spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [];
+  if (raw.length === 0 || raw[0] === 'None') return { ...base, kind: 'Headless', clusterIPs: [] };
+  const ips = raw.map(canonicalIP).filter((x): x is string => !!x);
+  return { ...base, kind: 'ClusterIP', clusterIPs: [...new Set(ips)] };
+}
+
+/** The Service an EndpointSlice belongs to: `ns/name` from the kubernetes.io/service-name label. */
+export function sliceServiceKey(slice: EndpointSlice): string | undefined {
+  const svc = slice.metadata?.labels?.['kubernetes.io/service-name'];
+  const ns = slice.metadata?.namespace;
+  return svc && ns ? `${ns}/${svc}` : undefined;
+}
+
+export function toDnsEndpoints(slice: EndpointSlice): DnsEndpoint[] {
+  const ports = toPorts(slice.ports);
+  const out: DnsEndpoint[] = [];
+  for (const ep of slice.endpoints ?? []) {
+    const ready = ep.conditions?.ready ?? true;
+    for (const a of ep.addresses ?? []) {
+      const address = canonicalIP(a);
+      if (address) out.push({ address, hostname: ep.hostname ? ep.hostname.toLowerCase() : undefined, ready, ports });
+    }
+  }
+  return out;
+}
+
+/** Merges endpoints of several slices of one service; the first occurrence of an address wins, ready beats not ready. */
+export function mergeEndpoints(lists: DnsEndpoint[][]): DnsEndpoint[] {
+  const byAddr = new Map<string, DnsEndpoint>();
+  for (const list of lists) {
+    for (const ep of list) {
+      const key = `${ep.address}|${ep.hostname ?? ''}`;
+      const cur = byAddr.get(key);
+      if (!cur || (!cur.ready && ep.ready)) byAddr.set(key, ep);
+    }
+  }
+  return [...byAddr.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+}
+
+export interface SnapshotSources {
+  services: Service[];
+  slices: EndpointSlice[];
+  namespaces: { metadata?: { name?: string } }[];
+  pods?: { metadata?: { namespace?: string }; status?: { podIPs?: readonly { ip?: string }[]; podIP?: string } }[];
+  synced: boolean;
+  serial?: number;
+}
+
+/** Builds the immutable snapshot the lookups read (pure: same objects, same snapshot). */
+export function buildSnapshot(src: SnapshotSources): Snapshot {
+  const snap = emptySnapshot(src.synced);
+  if (src.serial !== undefined) snap.serial = src.serial;
+  for (const ns of src.namespaces) if (ns.metadata?.name) snap.namespaces.add(ns.metadata.name);
+  for (const s of src.services) {
+    const d = toDnsService(s);
+    if (d) snap.services.set(`${d.namespace}/${d.name}`, d);
+  }
+  const bySvc = new Map<string, DnsEndpoint[][]>();
+  for (const slice of src.slices) {
+    const key = sliceServiceKey(slice);
+    if (!key) continue;
+    const lists = bySvc.get(key) ?? [];
+    lists.push(toDnsEndpoints(slice));
+    bySvc.set(key, lists);
+  }
+  for (const [key, lists] of bySvc) snap.endpoints.set(key, mergeEndpoints(lists));
+  for (const p of src.pods ?? []) {
+    const ns = p.metadata?.namespace;
+    if (!ns) continue;
+    const ips = (p.status?.podIPs ?? []).map((x) => x.ip).concat(p.status?.podIP ? [p.status.podIP] : []);
+    for (const ip of ips.map(canonicalIP)) {
+      if (!ip) continue;
+      const set = snap.podIPs.get(ns) ?? new Set<string>();
+      set.add(ip);
+      snap.podIPs.set(ns, set);
+    }
+  }
+  return snap;
+}
