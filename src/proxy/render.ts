@@ -1,0 +1,279 @@
+import { quoteArg } from '../host/iptables.js';
+import {
+  EXTERNAL_SERVICES,
+  FIREWALL,
+  FORWARD,
+  MARK_MASQ,
+  MASQ_MARK,
+  NODEPORTS,
+  POSTROUTING,
+  SERVICES,
+  affinityName,
+  extChain,
+  svcChain,
+  svlChain,
+} from './chains.js';
+import { usableEndpoints, type EndpointInfo, type ProxySnapshot, type ServicePortInfo } from './model.js';
+
+/** Node-level settings of a render. */
+export interface RenderContext {
+  nodeName: string;
+  /** Pod range: traffic from outside it to a cluster IP is masqueraded. */
+  clusterCIDR?: string;
+  /** Service range: an unallocated address in it is dropped. */
+  serviceCIDR?: string;
+  /** When set, NodePorts answer only on these addresses (and 127.0.0.1); otherwise on every local address. */
+  nodePortAddresses?: string[];
+}
+
+/** Chains of one table in a fixed order, each with its `-A ...` lines. */
+export type ChainMap = Map<string, string[]>;
+
+export interface Ruleset {
+  nat: ChainMap;
+  filter: ChainMap;
+}
+
+/** What one service port contributes: its own nat chains and its lines in the shared chains. */
+export interface ServiceRules {
+  chains: [string, string[]][];
+  natServices: string[];
+  natNodePorts: string[];
+  filterServices: string[];
+  filterExternal: string[];
+  /** Rule lines (own chains + fragments), for the rules-count metric. */
+  ruleCount: number;
+}
+
+const q = quoteArg;
+
+/** Is this endpoint on our node? Unknown placement counts as local for hairpin, not for policy. */
+function isLocal(ep: EndpointInfo, node: string): boolean {
+  return ep.nodeName === node;
+}
+
+function protoArgs(sp: ServicePortInfo, port: number): string {
+  const p = sp.protocol.toLowerCase();
+  return `-p ${p} -m ${p} --dport ${port}`;
+}
+
+/** The DNAT block of a policy chain: hairpin marks, affinity checks, then random selection 1/n, 1/(n-1), ... */
+function renderEndpointRules(chain: string, sp: ServicePortInfo, eps: EndpointInfo[], ctx: RenderContext): string[] {
+  const out: string[] = [];
+  const p = sp.protocol.toLowerCase();
+  const svcName = `${sp.namespace}/${sp.name}:${sp.portName}`;
+  for (const ep of eps) {
+    if (ep.nodeName !== undefined && !isLocal(ep, ctx.nodeName)) continue;
+    out.push(`-A ${chain} -m comment --comment ${q(`${svcName} hairpin ${ep.ip}`)} -s ${ep.ip}/32 -j ${MARK_MASQ}`);
+  }
+  const affinity = sp.affinitySeconds > 0 ? sp.affinitySeconds : 0;
+  if (affinity) {
+    for (const ep of eps) {
+      const dest = `${ep.ip}:${ep.port}`;
+      out.push(
+        `-A ${chain} -m comment --comment ${q(`${svcName} -> ${dest}`)} -m recent --name ${affinityName(sp.key, dest)} --update --seconds ${affinity} --reap --mask 255.255.255.255 --rsource -p ${p} -j DNAT --to-destination ${dest}`,
+      );
+    }
+  }
+  eps.forEach((ep, i) => {
+    const dest = `${ep.ip}:${ep.port}`;
+    const left = eps.length - i;
+    const stat = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
+    const set = affinity ? ` -m recent --name ${affinityName(sp.key, dest)} --set --mask 255.255.255.255 --rsource` : '';
+    out.push(`-A ${chain} -m comment --comment ${q(`${svcName} -> ${dest}`)}${stat}${set} -p ${p} -j DNAT --to-destination ${dest}`);
+  });
+  return out;
+}
+
+/** Pure: the rules one service port needs, given its endpoints. */
+export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], ctx: RenderContext): ServiceRules {
+  const res: ServiceRules = { chains: [], natServices: [], natNodePorts: [], filterServices: [], filterExternal: [], ruleCount: 0 };
+  const svcName = `${sp.namespace}/${sp.name}:${sp.portName}`;
+  const cluster = usableEndpoints(allEndpoints);
+  const local = usableEndpoints(allEndpoints.filter((e) => isLocal(e, ctx.nodeName)));
+  const internal = sp.internalPolicyLocal ? local : cluster;
+  const external = sp.externalPolicyLocal ? local : cluster;
+  const svc = svcChain(sp.key);
+  const svl = svlChain(sp.key);
+  const ext = extChain(sp.key);
+  const internalChain = sp.internalPolicyLocal ? svl : svc;
+  const hasExternal = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
+  const proto = protoArgs(sp, sp.port);
+  const reject = sp.protocol === 'TCP' ? 'REJECT --reject-with tcp-reset' : 'REJECT --reject-with icmp-port-unreachable';
+  const cmt = (what: string) => `-m comment --comment ${q(`${svcName} ${what}`)}`;
+
+  // Which policy chains exist: SVC when anything routes to all endpoints, SVL for local policies.
+  const useSvc = cluster.length > 0 && (!sp.internalPolicyLocal || hasExternal);
+  const useSvl = (sp.internalPolicyLocal && local.length > 0) || (hasExternal && sp.externalPolicyLocal && local.length > 0);
+  const useExt = hasExternal && sp.externalPolicyLocal && cluster.length > 0;
+
+  const svcLines: string[] = [];
+  const svlLines: string[] = [];
+  if (sp.clusterIP && internal.length > 0 && ctx.clusterCIDR) {
+    const masq = `-A ${internalChain} ${cmt('cluster IP')} ! -s ${ctx.clusterCIDR} -d ${sp.clusterIP}/32 ${proto} -j ${MARK_MASQ}`;
+    (sp.internalPolicyLocal ? svlLines : svcLines).push(masq);
+  }
+  if (useSvc) svcLines.push(...renderEndpointRules(svc, sp, cluster, ctx));
+  if (useSvl) svlLines.push(...renderEndpointRules(svl, sp, local, ctx));
+  if (useSvc) res.chains.push([svc, svcLines]);
+  if (useSvl) res.chains.push([svl, svlLines]);
+  if (useExt) {
+    const lines: string[] = [];
+    if (ctx.clusterCIDR) lines.push(`-A ${ext} ${cmt('pod traffic to external destinations')} -s ${ctx.clusterCIDR} -j ${svc}`);
+    lines.push(`-A ${ext} ${cmt('masquerade LOCAL traffic')} -m addrtype --src-type LOCAL -j ${MARK_MASQ}`);
+    lines.push(`-A ${ext} ${cmt('route LOCAL traffic to cluster endpoints')} -m addrtype --src-type LOCAL -j ${svc}`);
+    if (local.length > 0) lines.push(`-A ${ext} ${cmt('external traffic to local endpoints')} -j ${svl}`);
+    res.chains.push([ext, lines]);
+  }
+
+  // Cluster IP: DNAT when someone takes internal traffic, otherwise REJECT at once.
+  if (sp.clusterIP) {
+    if (internal.length > 0) res.natServices.push(`-A ${SERVICES} ${cmt('cluster IP')} -d ${sp.clusterIP}/32 ${proto} -j ${internalChain}`);
+    else res.filterServices.push(`-A ${SERVICES} ${cmt(cluster.length > 0 ? 'has no local endpoints' : 'has no endpoints')} -d ${sp.clusterIP}/32 ${proto} -j ${reject}`);
+  }
+
+  // External destinations (externalIPs, LB ingress IPs, node ports).
+  const extTarget = (chainName: string, match: string, what: string): string[] => {
+    if (sp.externalPolicyLocal) return [`-A ${chainName} ${cmt(what)} ${match} -j ${ext}`];
+    return [`-A ${chainName} ${cmt(what)} ${match} -j ${MARK_MASQ}`, `-A ${chainName} ${cmt(what)} ${match} -j ${svc}`];
+  };
+  const blocked = (match: string): string | undefined => {
+    if (cluster.length === 0) return `-A ${EXTERNAL_SERVICES} ${cmt('has no endpoints')} ${match} -j ${reject}`;
+    if (external.length === 0) return `-A ${EXTERNAL_SERVICES} ${cmt('has no local endpoints')} ${match} -j DROP`;
+    return undefined;
+  };
+  for (const ip of sp.externalIPs) {
+    const match = `-d ${ip}/32 ${proto}`;
+    if (cluster.length > 0) res.natServices.push(...extTarget(SERVICES, match, 'external IP'));
+    const b = blocked(match);
+    if (b) res.filterExternal.push(b);
+  }
+  for (const ip of sp.loadBalancerIPs) {
+    const match = `-d ${ip}/32 ${proto}`;
+    if (cluster.length > 0) {
+      if (sp.loadBalancerSourceRanges.length === 0) res.natServices.push(...extTarget(SERVICES, match, 'loadbalancer IP'));
+      for (const range of sp.loadBalancerSourceRanges) res.natServices.push(...extTarget(SERVICES, `${match} -s ${range}`, 'loadbalancer IP'));
+    }
+    const b = blocked(match);
+    if (b) res.filterExternal.push(b);
+    else if (sp.loadBalancerSourceRanges.length > 0) res.filterExternal.push(`-A ${EXTERNAL_SERVICES} ${cmt('not in loadBalancerSourceRanges')} ${match} -j DROP`);
+  }
+  if (sp.nodePort !== undefined) {
+    const match = protoArgs(sp, sp.nodePort);
+    if (cluster.length > 0) res.natNodePorts.push(...extTarget(NODEPORTS, match, 'node port'));
+    const b = blocked(`-m addrtype --dst-type LOCAL ${match}`);
+    if (b) res.filterExternal.push(b);
+  }
+  res.ruleCount =
+    res.chains.reduce((n, [, l]) => n + l.length, 0) + res.natServices.length + res.natNodePorts.length + res.filterServices.length + res.filterExternal.length;
+  return res;
+}
+
+/** Pure: the fixed nat and filter chains around the per-service fragments. */
+export function assembleRuleset(perService: Iterable<ServiceRules>, ctx: RenderContext): Ruleset {
+  const all = [...perService];
+  const nat: ChainMap = new Map();
+  const filter: ChainMap = new Map();
+  const natServices = all.flatMap((r) => r.natServices);
+  if (ctx.nodePortAddresses && ctx.nodePortAddresses.length > 0) {
+    for (const ip of [...new Set([...ctx.nodePortAddresses, '127.0.0.1'])].sort()) {
+      natServices.push(`-A ${SERVICES} -m comment --comment ${q(`skiff service nodeports on ${ip}`)} -d ${ip}/32 -j ${NODEPORTS}`);
+    }
+  } else {
+    natServices.push(`-A ${SERVICES} -m comment --comment ${q('skiff service nodeports; must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j ${NODEPORTS}`);
+  }
+  nat.set(SERVICES, natServices);
+  nat.set(NODEPORTS, all.flatMap((r) => r.natNodePorts));
+  nat.set(POSTROUTING, [
+    `-A ${POSTROUTING} -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
+    `-A ${POSTROUTING} -j MARK --xor-mark ${MASQ_MARK}`,
+    `-A ${POSTROUTING} -m comment --comment ${q('skiff service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+  ]);
+  nat.set(MARK_MASQ, [`-A ${MARK_MASQ} -j MARK --or-mark ${MASQ_MARK}`]);
+  const own = all.flatMap((r) => r.chains).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [name, lines] of own) nat.set(name, lines);
+
+  const filterServices = all.flatMap((r) => r.filterServices);
+  if (ctx.serviceCIDR) {
+    filterServices.push(`-A ${SERVICES} -m comment --comment ${q('unallocated service IP')} -d ${ctx.serviceCIDR} -j DROP`);
+  }
+  filter.set(SERVICES, filterServices);
+  filter.set(EXTERNAL_SERVICES, all.flatMap((r) => r.filterExternal));
+  filter.set(FORWARD, [
+    `-A ${FORWARD} -m conntrack --ctstate INVALID -j DROP`,
+    `-A ${FORWARD} -m comment --comment ${q('skiff forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`,
+    `-A ${FORWARD} -m comment --comment ${q('skiff forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  ]);
+  filter.set(FIREWALL, [
+    `-A ${FIREWALL} -m comment --comment ${q('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+  ]);
+  return { nat, filter };
+}
+
+/** Pure: the whole ruleset of a snapshot, services in key order. */
+export function renderRuleset(snap: ProxySnapshot, ctx: RenderContext): Ruleset {
+  const keys = [...snap.services.keys()].sort();
+  return assembleRuleset(
+    keys.map((k) => renderServicePort(snap.services.get(k)!, snap.endpoints.get(k) ?? [], ctx)),
+    ctx,
+  );
+}
+
+export interface RestoreDocument {
+  text: string;
+  /** Chains declared (written or deleted) by this document. */
+  chains: number;
+  rules: number;
+}
+
+/**
+ * Pure: the iptables-restore --noflush input that turns `prev` into `next`. With `prev` null
+ * (full sync) every chain is written and `stale` chains (ours, found in the kernel) deleted;
+ * otherwise only chains whose lines changed are rewritten and vanished ones deleted.
+ * Returns empty text when nothing changed.
+ */
+export function renderRestore(next: Ruleset, prev: Ruleset | null, stale: { nat: string[]; filter: string[] } = { nat: [], filter: [] }): RestoreDocument {
+  let text = '';
+  let chains = 0;
+  let rules = 0;
+  for (const table of ['filter', 'nat'] as const) {
+    const want = next[table];
+    const had = prev?.[table];
+    const write: string[] = [];
+    for (const [name, lines] of want) {
+      const old = had?.get(name);
+      if (had && old && sameLines(old, lines)) continue;
+      write.push(name);
+    }
+    const remove = new Set<string>();
+    if (had) for (const name of had.keys()) if (!want.has(name)) remove.add(name);
+    for (const name of stale[table]) if (!want.has(name)) remove.add(name);
+    if (write.length === 0 && remove.size === 0) continue;
+    const parts: string[] = [`*${table}`];
+    for (const name of write) parts.push(`:${name} - [0:0]`);
+    const removed = [...remove].sort();
+    for (const name of removed) parts.push(`:${name} - [0:0]`);
+    for (const name of write) {
+      const lines = want.get(name)!;
+      rules += lines.length;
+      for (const l of lines) parts.push(l);
+    }
+    for (const name of removed) parts.push(`-X ${name}`);
+    parts.push('COMMIT');
+    text += parts.join('\n') + '\n';
+    chains += write.length + removed.length;
+  }
+  return { text, chains, rules };
+}
+
+function sameLines(a: string[], b: string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The whole ruleset as restore text (golden files, debugging). */
+export function rulesetToText(rs: Ruleset): string {
+  return renderRestore(rs, null).text;
+}
