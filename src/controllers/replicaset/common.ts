@@ -5,13 +5,21 @@
  */
 import { createHash } from 'node:crypto';
 import type { Pod, PodTemplateSpec } from 'kubernetes-types/core/v1.js';
-import type { LabelSelector, OwnerReference } from 'kubernetes-types/meta/v1.js';
+import type { LabelSelector, ObjectMeta as K8sMeta, OwnerReference } from 'kubernetes-types/meta/v1.js';
 import type { KubeObject } from '../../api/object.js';
 import { clone } from '../../api/object.js';
 import { labelSelectorMatches } from '../../api/labels.js';
 import { WorkQueue, runWorkers } from '../../client/workqueue.js';
 import { counter, histogram } from '../../util/metrics.js';
 import type { Logger } from '../../util/log.js';
+
+/** Any object with Kubernetes metadata (kubernetes-types interfaces as well as KubeObject). */
+export interface HasMeta {
+  metadata?: K8sMeta;
+}
+
+/** A kubernetes-types interface usable as an informer/client object. */
+export type Kube<T> = T & KubeObject;
 
 // ---------- API errors ----------
 
@@ -37,11 +45,11 @@ export async function ignoreNotFound<T>(fn: () => Promise<T>): Promise<T | undef
 
 // ---------- owner references ----------
 
-export function controllerRefOf(obj: KubeObject | undefined): OwnerReference | undefined {
+export function controllerRefOf(obj: HasMeta | undefined): OwnerReference | undefined {
   return obj?.metadata?.ownerReferences?.find((r) => r.controller === true);
 }
 
-export function newControllerRef(owner: KubeObject, apiVersion: string, kind: string): OwnerReference {
+export function newControllerRef(owner: HasMeta, apiVersion: string, kind: string): OwnerReference {
   return { apiVersion, kind, name: owner.metadata!.name!, uid: owner.metadata!.uid!, controller: true, blockOwnerDeletion: true };
 }
 
@@ -56,7 +64,7 @@ export interface ClaimResult<T> {
  * The ControllerRefManager rule: an object controlled by the owner stays owned while its labels match
  * (else it is released); an orphan whose labels match is adopted unless it or the owner is being deleted.
  */
-export function claimObjects<T extends KubeObject>(owner: KubeObject, selector: LabelSelector | undefined, objects: T[], canAdopt = true): ClaimResult<T> {
+export function claimObjects<T extends HasMeta>(owner: HasMeta, selector: LabelSelector | undefined, objects: T[], canAdopt = true): ClaimResult<T> {
   const uid = owner.metadata?.uid;
   const out: ClaimResult<T> = { owned: [], adopt: [], release: [] };
   for (const o of objects) {
@@ -76,13 +84,13 @@ export function claimObjects<T extends KubeObject>(owner: KubeObject, selector: 
 }
 
 /** Merge patch that makes `owner` the controller of an object (keeps other non-controller refs). */
-export function adoptPatch(obj: KubeObject, ref: OwnerReference): { metadata: { ownerReferences: OwnerReference[]; resourceVersion?: string } } {
+export function adoptPatch(obj: HasMeta, ref: OwnerReference): { metadata: { ownerReferences: OwnerReference[]; resourceVersion?: string } } {
   const others = (obj.metadata?.ownerReferences ?? []).filter((r) => r.uid !== ref.uid);
   return { metadata: { ownerReferences: [...others, ref] } };
 }
 
 /** Merge patch that removes `uid` from an object's ownerReferences (null drops the field). */
-export function releasePatch(obj: KubeObject, uid: string): { metadata: { ownerReferences: OwnerReference[] | null } } {
+export function releasePatch(obj: HasMeta, uid: string): { metadata: { ownerReferences: OwnerReference[] | null } } {
   const rest = (obj.metadata?.ownerReferences ?? []).filter((r) => r.uid !== uid);
   return { metadata: { ownerReferences: rest.length ? rest : null } };
 }
@@ -112,7 +120,7 @@ export function isPodActive(pod: Pod): boolean {
 }
 
 /** A pod object from a template, controlled by `ref`. */
-export function podFromTemplate(template: PodTemplateSpec | undefined, ref: OwnerReference, namespace: string, name: { name?: string; generateName?: string }, extraLabels: Record<string, string> = {}): Pod {
+export function podFromTemplate(template: PodTemplateSpec | undefined, ref: OwnerReference, namespace: string, name: { name?: string; generateName?: string }, extraLabels: Record<string, string> = {}): Kube<Pod> {
   const t = clone(template ?? {}) as { metadata?: Record<string, unknown>; spec?: Pod['spec'] };
   const meta = (t.metadata ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string>; finalizers?: string[] };
   return {
@@ -127,7 +135,7 @@ export function podFromTemplate(template: PodTemplateSpec | undefined, ref: Owne
       ownerReferences: [ref],
     },
     spec: t.spec ?? { containers: [] },
-  } as Pod;
+  } as Kube<Pod>;
 }
 
 // ---------- hashing ----------

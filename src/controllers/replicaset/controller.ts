@@ -1,5 +1,5 @@
-import type { Pod } from 'kubernetes-types/core/v1.js';
-import type { ReplicaSet } from 'kubernetes-types/apps/v1.js';
+import type { Pod as K8sPod } from 'kubernetes-types/core/v1.js';
+import type { ReplicaSet as K8sReplicaSet } from 'kubernetes-types/apps/v1.js';
 import { objectKey, splitKey } from '../../api/object.js';
 import { R } from '../../api/registry.js';
 import { labelSelectorMatches } from '../../api/labels.js';
@@ -12,6 +12,7 @@ import {
   adoptPatch,
   controllerRefOf,
   ignoreNotFound,
+  type Kube,
   isPodReady,
   newControllerRef,
   podFromTemplate,
@@ -22,6 +23,9 @@ import {
 import { reconcileReplicaSet, statusChanged } from './reconcile.js';
 
 const log = componentLogger('replicaset-controller');
+
+type Pod = Kube<K8sPod>;
+type ReplicaSet = Kube<K8sReplicaSet>;
 
 /** Pods owned (controller ref) by an object of `kind`: index value `ns/name`. */
 export function ownerIndex(kind: string): (obj: Pod) => string[] {
@@ -91,7 +95,7 @@ export function startReplicaSetController(ctx: ControllerContext): { stop(): voi
     recorder.event(rs, 'Normal', 'SuccessfulCreate', `Created ${created} pod(s)`);
   };
 
-  const deletePods = async (rs: ReplicaSet, pods: Pod[], key: string): Promise<void> => {
+  const deletePods = async (rs: ReplicaSet, pods: K8sPod[], key: string): Promise<void> => {
     const ns = rs.metadata!.namespace!;
     expectations.expect(key, 0, pods.map((p) => objectKey(p)));
     const errors = await runBounded(pods, 50, async (p) => {
