@@ -1,0 +1,99 @@
+import { KNOWN_SET, isOwnedChain, isOwnedSet, tempSetName } from './names.js';
+import type { IpSet, Rendered } from './render.js';
+
+/**
+ * Pure diffs from what the kernel holds to what render wants, as `ipset restore` and
+ * `iptables-restore --noflush` input. Only changed chains are rewritten; changed sets are built in
+ * a temporary twin and swapped in, so every set and the filter table change atomically.
+ */
+
+export interface AppliedState {
+  chains: Map<string, string>;
+  sets: Map<string, string>;
+  known: Set<string>;
+}
+
+/** What the kernel holds of ours, for a full sync (names listed, KNOWN contents read). */
+export interface KernelInventory {
+  chains: Set<string>;
+  sets: Set<string>;
+  known: Set<string>;
+}
+
+export function emptyState(): AppliedState {
+  return { chains: new Map(), sets: new Map(), known: new Set() };
+}
+
+function setContent(s: IpSet): string {
+  return `${s.type}\n${s.entries.join('\n')}`;
+}
+
+export function stateOf(r: Rendered): AppliedState {
+  return {
+    chains: new Map([...r.chains].map(([k, v]) => [k, v.join('\n')])),
+    sets: new Map([...r.sets].map(([k, v]) => [k, setContent(v)])),
+    known: new Set(r.known),
+  };
+}
+
+export interface RestorePlan {
+  /** ipset input run before the filter table changes: new and changed sets, KNOWN removals */
+  ipsetBefore: string;
+  /** iptables-restore input ('' = nothing to change) */
+  iptables: string;
+  /** ipset input run after: KNOWN additions, then destroying sets no rule references anymore */
+  ipsetAfter: string;
+  changedChains: number;
+  changedSets: number;
+}
+
+function createLine(name: string, s: IpSet): string {
+  return `create ${name} ${s.type} family inet`;
+}
+
+/**
+ * prev = what this process applied last (null after start or a failure: full sync against `inv`).
+ */
+export function planRestore(prev: AppliedState | null, next: Rendered, inv: KernelInventory | null): RestorePlan {
+  const before: string[] = [`create ${KNOWN_SET} hash:ip family inet`];
+  const after: string[] = [];
+  const existingSets = prev ? new Set(prev.sets.keys()) : new Set(inv?.sets ?? []);
+  let changedSets = 0;
+  for (const [name, s] of next.sets) {
+    if (prev && prev.sets.get(name) === setContent(s)) continue;
+    changedSets++;
+    if (!existingSets.has(name)) {
+      before.push(createLine(name, s), ...s.entries.map((e) => `add ${name} ${e}`));
+      continue;
+    }
+    const tmp = tempSetName(name);
+    before.push(createLine(tmp, s), `flush ${tmp}`, ...s.entries.map((e) => `add ${tmp} ${e}`), createLine(name, s), `swap ${tmp} ${name}`, `destroy ${tmp}`);
+  }
+  const knownNow = prev ? prev.known : (inv?.known ?? new Set<string>());
+  const knownNext = new Set(next.known);
+  for (const ip of [...knownNow].sort()) if (!knownNext.has(ip)) before.push(`del ${KNOWN_SET} ${ip}`);
+  for (const ip of next.known) if (!knownNow.has(ip) || !prev) after.push(`add ${KNOWN_SET} ${ip}`);
+  for (const name of [...existingSets].sort()) {
+    if (!next.sets.has(name) && name !== KNOWN_SET && isOwnedSet(name)) after.push(`destroy ${name}`);
+  }
+
+  const existingChains = prev ? new Set(prev.chains.keys()) : new Set(inv?.chains ?? []);
+  const changed = [...next.chains.keys()].filter((c) => !prev || prev.chains.get(c) !== next.chains.get(c)!.join('\n'));
+  const stale = [...existingChains].filter((c) => !next.chains.has(c) && isOwnedChain(c)).sort();
+  let iptables = '';
+  if (changed.length > 0 || stale.length > 0) {
+    const lines = ['*filter'];
+    for (const c of [...changed, ...stale]) lines.push(`:${c} - [0:0]`);
+    for (const c of changed) lines.push(...next.chains.get(c)!);
+    for (const c of stale) lines.push(`-X ${c}`);
+    lines.push('COMMIT');
+    iptables = `${lines.join('\n')}\n`;
+  }
+  return {
+    ipsetBefore: `${before.join('\n')}\n`,
+    iptables,
+    ipsetAfter: after.length ? `${after.join('\n')}\n` : '',
+    changedChains: changed.length + stale.length,
+    changedSets,
+  };
+}
