@@ -153,3 +153,25 @@ export function usableEndpoints(eps: EndpointInfo[]): EndpointInfo[] {
 function uniqSorted(xs: string[]): string[] {
   return [...new Set(xs)].sort();
 }
+
+/** Builds a snapshot from whole Services and EndpointSlices (tests, benchmarks, full rebuilds). */
+export function snapshotFromObjects(services: Service[], slices: EndpointSlice[]): ProxySnapshot {
+  const bySvc = new Map<string, EndpointSlice[]>();
+  for (const s of slices) {
+    const k = sliceServiceKey(s);
+    if (!k) continue;
+    const list = bySvc.get(k) ?? [];
+    list.push(s);
+    bySvc.set(k, list);
+  }
+  const snap: ProxySnapshot = { services: new Map(), endpoints: new Map() };
+  for (const svc of services) {
+    const ports = servicePortsOf(svc);
+    const eps = endpointsOf(ports, bySvc.get(`${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name}`) ?? []);
+    for (const p of ports) {
+      snap.services.set(p.key, p);
+      snap.endpoints.set(p.key, eps.get(p.key) ?? []);
+    }
+  }
+  return snap;
+}
