@@ -1,5 +1,5 @@
 import type { KubeObject } from '../../api/object.js';
-import { SkiffError } from '../../util/errors.js';
+import { StatusError } from '../errors.js';
 import { counter } from '../../util/metrics.js';
 import type { AdmissionHook, AdmissionRequest, UserInfo } from '../hooks.js';
 import { authorizeRbac, rulesFor, SUPERUSER_GROUP, type PolicyRule, type RbacIndex } from './rbac.js';
@@ -10,11 +10,10 @@ const FULL_AUTHORITY: PolicyRule[] = [{ verbs: ['*'], apiGroups: ['*'], resource
 const denied = counter({ name: 'skiff_admission_denied_total', help: 'Writes refused by security admission', labelNames: ['plugin'] as const });
 
 /** A refused write: carries the HTTP status and Kubernetes reason the apiserver puts in its Status. */
-export class AdmissionDenied extends SkiffError {
+export class AdmissionDenied extends StatusError {
   readonly statusCode = 403;
-  readonly reason = 'Forbidden';
-  constructor(code: string, message: string) {
-    super(code, message);
+  constructor(readonly errCode: string, message: string) {
+    super(403, 'Forbidden', message);
   }
 }
 

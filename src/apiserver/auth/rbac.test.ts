@@ -124,10 +124,10 @@ t.test('escalation admission refuses granting what you do not hold', async (t) =
     object: rb(ns, 'b', kind, role, [{ kind: 'User', name: 'mallory' }]),
     dryRun: false,
   });
-  await t.rejects(admit(bindReq(adam, 'team', 'cluster-admin')), { code: 'ERR_RBAC_ESCALATION', statusCode: 403, message: /attempting to grant RBAC permissions not currently held/ });
+  await t.rejects(admit(bindReq(adam, 'team', 'cluster-admin')), { errCode: 'ERR_RBAC_ESCALATION', code: 403, reason: 'Forbidden', message: /attempting to grant RBAC permissions not currently held/ });
   await t.resolves(admit(bindReq(adam, 'team', 'view')), 'admin may bind view in its namespace');
   await t.resolves(admit(bindReq(adam, 'team', 'edit')), 'admin may bind edit (holds it via aggregation)');
-  await t.rejects(admit(bindReq(adam, 'team', 'no-such-role')), { code: 'ERR_RBAC_ESCALATION' });
+  await t.rejects(admit(bindReq(adam, 'team', 'no-such-role')), { errCode: 'ERR_RBAC_ESCALATION' });
   const roleReq = (rules: unknown[]) => ({
     attrs: req(adam, 'POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles'),
     operation: 'CREATE' as const,
@@ -135,7 +135,7 @@ t.test('escalation admission refuses granting what you do not hold', async (t) =
     dryRun: false,
   });
   await t.resolves(admit(roleReq([{ verbs: ['get'], apiGroups: [''], resources: ['pods'] }])));
-  await t.rejects(admit(roleReq([{ verbs: ['get'], apiGroups: [''], resources: ['nodes'] }])), { code: 'ERR_RBAC_ESCALATION' });
+  await t.rejects(admit(roleReq([{ verbs: ['get'], apiGroups: [''], resources: ['nodes'] }])), { errCode: 'ERR_RBAC_ESCALATION' });
   await t.resolves(admit({ ...bindReq({ username: 'x', groups: ['system:masters'] }, 'team', 'cluster-admin') }), 'masters may grant anything');
   // a user granted `bind` on cluster-admin may bind it without holding it
   const withBind = buildIndex(
@@ -153,13 +153,13 @@ t.test('node restriction', async (t) => {
   const pod = (node?: string): KubeObject => ({ kind: 'Pod', metadata: { name: 'p', namespace: 'd' }, spec: node ? { nodeName: node } : {} });
   const w = (method: string, url: string, operation: 'CREATE' | 'UPDATE' | 'DELETE', object?: KubeObject, oldObject?: KubeObject) => admit({ attrs: req(n1, method, url), operation, object, oldObject, dryRun: false });
   await t.resolves(w('PUT', '/api/v1/nodes/n1/status', 'UPDATE', { metadata: { name: 'n1' } }, { metadata: { name: 'n1' } }));
-  await t.rejects(w('PUT', '/api/v1/nodes/n2/status', 'UPDATE', { metadata: { name: 'n2' } }, { metadata: { name: 'n2' } }), { code: 'ERR_NODE_RESTRICTION' });
-  await t.rejects(w('DELETE', '/api/v1/nodes/n2', 'DELETE', undefined, { metadata: { name: 'n2' } }), { code: 'ERR_NODE_RESTRICTION' });
+  await t.rejects(w('PUT', '/api/v1/nodes/n2/status', 'UPDATE', { metadata: { name: 'n2' } }, { metadata: { name: 'n2' } }), { errCode: 'ERR_NODE_RESTRICTION', code: 403 });
+  await t.rejects(w('DELETE', '/api/v1/nodes/n2', 'DELETE', undefined, { metadata: { name: 'n2' } }), { errCode: 'ERR_NODE_RESTRICTION', code: 403 });
   await t.resolves(w('PUT', '/api/v1/namespaces/d/pods/p/status', 'UPDATE', pod('n1'), pod('n1')));
-  await t.rejects(w('PUT', '/api/v1/namespaces/d/pods/p/status', 'UPDATE', pod('n2'), pod('n2')), { code: 'ERR_NODE_RESTRICTION' });
-  await t.rejects(w('DELETE', '/api/v1/namespaces/d/pods/p', 'DELETE', undefined, pod()), { code: 'ERR_NODE_RESTRICTION' });
-  await t.rejects(w('POST', '/api/v1/namespaces/d/pods', 'CREATE', pod('n2')), { code: 'ERR_NODE_RESTRICTION' });
+  await t.rejects(w('PUT', '/api/v1/namespaces/d/pods/p/status', 'UPDATE', pod('n2'), pod('n2')), { errCode: 'ERR_NODE_RESTRICTION', code: 403 });
+  await t.rejects(w('DELETE', '/api/v1/namespaces/d/pods/p', 'DELETE', undefined, pod()), { errCode: 'ERR_NODE_RESTRICTION', code: 403 });
+  await t.rejects(w('POST', '/api/v1/namespaces/d/pods', 'CREATE', pod('n2')), { errCode: 'ERR_NODE_RESTRICTION', code: 403 });
   await t.resolves(w('PUT', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1', 'UPDATE', { metadata: { name: 'n1', namespace: 'kube-node-lease' } }));
-  await t.rejects(w('PUT', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n2', 'UPDATE', { metadata: { name: 'n2', namespace: 'kube-node-lease' } }), { code: 'ERR_NODE_RESTRICTION' });
+  await t.rejects(w('PUT', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n2', 'UPDATE', { metadata: { name: 'n2', namespace: 'kube-node-lease' } }), { errCode: 'ERR_NODE_RESTRICTION', code: 403 });
   await t.resolves(admit({ attrs: req(alice, 'DELETE', '/api/v1/nodes/n2'), operation: 'DELETE', dryRun: false }), 'non-node users untouched');
 });

@@ -1,0 +1,133 @@
+import { join } from 'node:path';
+import type { FastifyRequest } from 'fastify';
+import { R } from '../../api/registry.js';
+import type { ApiClient, Informer } from '../../client/types.js';
+import { InformerFactory } from '../../client/factory.js';
+import { componentLogger } from '../../util/log.js';
+import { counter } from '../../util/metrics.js';
+import { ensurePki, type Pki } from '../../util/pki.js';
+import type { ApiserverHooks, Authorizer, RequestAttributes } from '../hooks.js';
+import { escalationAdmission, nodeRestrictionAdmission } from './admission.js';
+import { readerFromClient, SkiffAuthenticator, type ObjectReader } from './authn.js';
+import { ensureBootstrapPolicy } from './bootstrap.js';
+import { snapshotFromObjects } from './convert.js';
+import { limitsPlugin, type LimitsOptions } from './limits.js';
+import { authorizeRbac, buildIndex, type RbacIndex } from './rbac.js';
+import { requestUser, reviewRoutes } from './reviews.js';
+import { TokenSigner, issueServiceAccountToken, type IssueOptions } from './tokens.js';
+
+const log = componentLogger('auth');
+const decisions = counter({ name: 'skiff_authorization_decisions_total', help: 'Authorization decisions', labelNames: ['decision'] as const });
+
+export interface SecurityOptions {
+  /** a privileged loopback client (system:masters cert) the RBAC informers and bootstrap use */
+  client: ApiClient;
+  dataDir: string;
+  /** the cluster PKI (default: ensurePki(dataDir)) */
+  pki?: Pki;
+  /** how token checks read ServiceAccounts, Pods and Secrets (default: through `client`) */
+  reader?: ObjectReader;
+  /** share informers with other in-process components */
+  informers?: InformerFactory;
+  limits?: LimitsOptions;
+  /** audit log (default DIR/audit.log; false disables) */
+  auditPath?: string | false;
+  issuer?: string;
+  audiences?: string[];
+}
+
+export interface SecurityHooks extends ApiserverHooks {
+  authenticator: SkiffAuthenticator;
+  authorizer: Authorizer;
+  signer: TokenSigner;
+  /** current RBAC index (for callers that evaluate several decisions) */
+  rbac(): RbacIndex;
+  /** after the apiserver listens: writes the bootstrap roles and waits for the RBAC caches */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** a ServiceAccount JWT (TokenRequest does the same over HTTP) */
+  issueServiceAccountToken(o: IssueOptions): { token: string; expirationTimestamp?: string };
+}
+
+/** Keeps an RBAC index built from four informers, rebuilt lazily after any change. */
+class RbacCache {
+  private idx?: RbacIndex;
+  private readonly informers: Informer[];
+  constructor(factory: InformerFactory) {
+    this.informers = [R.roles, R.clusterroles, R.rolebindings, R.clusterrolebindings].map((ref) => factory.get(ref));
+    const dirty = () => (this.idx = undefined);
+    for (const inf of this.informers) inf.addHandlers({ add: dirty, update: dirty, delete: dirty });
+  }
+  synced(): boolean {
+    return this.informers.every((i) => i.hasSynced());
+  }
+  async waitSynced(): Promise<void> {
+    await Promise.all(this.informers.map((i) => i.synced()));
+  }
+  start(): void {
+    for (const i of this.informers) i.start();
+  }
+  index(): RbacIndex {
+    if (!this.idx) {
+      const [roles, clusterRoles, roleBindings, clusterRoleBindings] = this.informers.map((i) => i.list());
+      this.idx = buildIndex(snapshotFromObjects({ roles, clusterRoles, roleBindings, clusterRoleBindings }));
+    }
+    return this.idx;
+  }
+}
+
+/**
+ * Everything issue 3 adds to the apiserver: x509/token/ServiceAccount authentication, RBAC
+ * authorization, escalation-prevention and NodeRestriction admission, the review and TokenRequest
+ * routes, and the limits/audit plugin (registered first).
+ */
+export async function securityHooks(opts: SecurityOptions): Promise<SecurityHooks> {
+  const pki = opts.pki ?? (await ensurePki(opts.dataDir));
+  const signer = new TokenSigner(pki);
+  const reader = opts.reader ?? readerFromClient(opts.client);
+  const factory = opts.informers ?? new InformerFactory(opts.client);
+  const cache = new RbacCache(factory);
+  const index = () => cache.index();
+  const authenticator = new SkiffAuthenticator({ dataDir: opts.dataDir, signer, reader, issuer: opts.issuer, audiences: opts.audiences });
+
+  const authorizer: Authorizer = {
+    async authorize(attrs: RequestAttributes) {
+      if (!attrs.user.groups.includes('system:masters') && !cache.synced()) {
+        decisions.inc({ decision: 'not_synced' });
+        return { allowed: false, reason: 'RBAC caches are not synced yet' };
+      }
+      const d = authorizeRbac(index(), attrs);
+      decisions.inc({ decision: d.allowed ? 'allow' : 'deny' });
+      return d;
+    },
+  };
+
+  const auditPath = opts.auditPath === false ? undefined : (opts.auditPath ?? join(opts.dataDir, 'audit.log'));
+  const userOf = async (req: FastifyRequest) => requestUser(req, authenticator);
+  const limits = limitsPlugin({ ...opts.limits, auditPath, userOf });
+  cache.start();
+
+  return {
+    authenticator,
+    authorizer,
+    signer,
+    anonymousPaths: ['/healthz', '/livez', '/readyz', '/version'],
+    admission: [escalationAdmission(index), nodeRestrictionAdmission()],
+    plugins: [limits.plugin, reviewRoutes({ authenticator, index, signer, reader })],
+    rbac: index,
+    async start() {
+      const r = await ensureBootstrapPolicy(opts.client);
+      log.info({ created: r.created, updated: r.updated }, 'bootstrap RBAC policy ensured');
+      await cache.waitSynced();
+    },
+    async stop() {
+      if (!opts.informers) factory.stop();
+    },
+    issueServiceAccountToken: (o) => issueServiceAccountToken(signer, o),
+  };
+}
+
+export { issueServiceAccountToken, TokenSigner } from './tokens.js';
+export { ensureNodeToken, ensureStaticToken } from './tokens.js';
+export { forbiddenMessage } from './rbac.js';
+export { requestAttributes } from './requestinfo.js';
