@@ -6,6 +6,8 @@ import { componentLogger } from '../util/log.js';
 import type { ControllerContext, ControllerStart } from './context.js';
 import { startReplicaSetController } from './replicaset/controller.js';
 import { startDeploymentController } from './deployment/controller.js';
+import { startGarbageCollector } from './garbagecollector/controller.js';
+import { startNamespaceController } from './namespace/controller.js';
 
 const log = componentLogger('controller-manager');
 
@@ -26,6 +28,8 @@ const plain = (fn: ControllerStart): Start => (ctx) => fn(ctx);
 export const CONTROLLERS: Record<string, Start> = {
   replicaset: plain(startReplicaSetController),
   deployment: plain(startDeploymentController),
+  garbagecollector: plain(startGarbageCollector),
+  namespace: (ctx, t) => startNamespaceController(ctx, { recheckMs: t.namespaceRecheckMs }),
 };
 
 export async function startControllerManager(ctx: ControllerContext, opts: { controllers?: string[]; tuning?: WorkloadTuning } = {}): Promise<{ stop(): Promise<void> }> {
