@@ -43,12 +43,11 @@ interface SrvItem {
 }
 
 /** What a forward name in the cluster zone resolves to. */
-type Found =
-  | { kind: 'nx' }
-  | { kind: 'node'; addrs: string[]; srv: SrvItem[]; cname?: Name; version?: boolean; apex?: boolean };
+type Node = { kind: 'node'; addrs: string[]; srv: SrvItem[]; cname?: Name; version?: boolean; apex?: boolean };
+type Found = { kind: 'nx' } | Node;
 
 const NX: Found = { kind: 'nx' };
-const EMPTY: Found = { kind: 'node', addrs: [], srv: [] };
+const EMPTY: Node = { kind: 'node', addrs: [], srv: [] };
 
 function lc(n: Name): Name {
   return n.map((l) => l.toLowerCase());

@@ -1,0 +1,82 @@
+/**
+ * DNS metrics. The hot path only bumps plain counters in a Map; a timer flushes them into the
+ * prom-client registry once a second (label hashing per packet would cost more than the answer).
+ */
+import { counter, histogram } from '../util/metrics.js';
+import { RCODE_NAMES, TYPE_NAMES } from './wire.js';
+
+export const metrics = {
+  queries: counter({ name: 'skiff_dns_queries_total', help: 'DNS queries answered, by query type and response code', labelNames: ['type', 'rcode'] as const }),
+  latency: histogram({
+    name: 'skiff_dns_request_duration_seconds',
+    help: 'Time to answer a DNS query (in-process, excluding the network)',
+    buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2.5],
+  }),
+  cacheHits: counter({ name: 'skiff_dns_cache_hits_total', help: 'Answers served from a cache', labelNames: ['cache'] as const }),
+  forwarded: counter({ name: 'skiff_dns_forwarded_total', help: 'Queries for names outside the cluster zones sent to (or answered from the cache of) the upstreams', labelNames: ['rcode', 'cached'] as const }),
+  rateLimited: counter({ name: 'skiff_dns_rate_limited_total', help: 'Queries dropped by the per-client rate limit' }),
+  malformed: counter({ name: 'skiff_dns_malformed_total', help: 'Packets that did not parse as a DNS query' }),
+  programming: histogram({
+    name: 'skiff_dns_programming_latency_seconds',
+    help: 'Time from a Service/EndpointSlice/Namespace change being seen to it being served',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  }),
+};
+
+function typeLabel(t: number): string {
+  return TYPE_NAMES[t] ?? 'other';
+}
+
+function rcodeLabel(r: number): string {
+  return RCODE_NAMES[r] ?? String(r);
+}
+
+export class DnsStats {
+  private counts = new Map<string, number>();
+  private hits = 0;
+  private latencies: number[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor() {
+    this.timer = setInterval(() => this.flush(), 1000);
+    this.timer.unref();
+  }
+
+  answered(qtype: number, rcode: number, startNs: bigint, fromCache: boolean): void {
+    const key = `${qtype}|${rcode}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    if (fromCache) this.hits++;
+    if (this.latencies.length < 10_000) this.latencies.push(Number(process.hrtime.bigint() - startNs) / 1e9);
+  }
+
+  forwarded(rcode: number, cached: boolean): void {
+    metrics.forwarded.inc({ rcode: rcodeLabel(rcode), cached: String(cached) });
+    if (cached) metrics.cacheHits.inc({ cache: 'forward' });
+  }
+
+  rateLimited(): void {
+    metrics.rateLimited.inc();
+  }
+
+  malformed(): void {
+    metrics.malformed.inc();
+  }
+
+  /** Moves the aggregated counts into the registry (also called on stop). */
+  flush(): void {
+    for (const [key, n] of this.counts) {
+      const [t, r] = key.split('|').map(Number);
+      metrics.queries.inc({ type: typeLabel(t), rcode: rcodeLabel(r) }, n);
+    }
+    this.counts = new Map();
+    if (this.hits) metrics.cacheHits.inc({ cache: 'packet' }, this.hits);
+    this.hits = 0;
+    for (const s of this.latencies) metrics.latency.observe(s);
+    this.latencies = [];
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.flush();
+  }
+}
