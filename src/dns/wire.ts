@@ -148,6 +148,14 @@ function readRData(buf: Buffer, type: number, off: number, len: number): RData {
       return { kind: 'mx', preference: buf.readUInt16BE(off), target: readName(buf, off + 2).name };
     case T.SRV:
       return { kind: 'srv', priority: buf.readUInt16BE(off), weight: buf.readUInt16BE(off + 2), port: buf.readUInt16BE(off + 4), target: readName(buf, off + 6).name };
+    case T.TXT: {
+      const text: string[] = [];
+      for (let p = off; p < end; p += 1 + buf[p]) {
+        if (p + 1 + buf[p] > end) throw new Error('TXT string past rdata');
+        text.push(buf.toString('latin1', p + 1, p + 1 + buf[p]));
+      }
+      return { kind: 'txt', text };
+    }
     case T.SOA: {
       const m = readName(buf, off);
       const r = readName(buf, m.end);
