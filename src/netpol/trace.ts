@@ -71,7 +71,7 @@ export function parseRule(line: string, index: number, sets: ReadonlyMap<string,
     const tok = t[i];
     const next = () => t[++i] ?? reject(line, `${tok} needs a value`);
     switch (tok) {
-      case '!': neg = true; continue;
+      case '!': if (t[i + 1] !== '--match-set') reject(line, 'negation is only modelled for --match-set'); neg = true; continue;
       case '-s': case '-d': {
         const c = parseCidr(next());
         if (!c) reject(line, 'bad address');
@@ -97,6 +97,7 @@ export function parseRule(line: string, index: number, sets: ReadonlyMap<string,
         const name = next();
         if (!sets.has(name)) reject(line, `set ${name} does not exist`);
         r.sets.push({ name, neg, dirs: next().split(',') });
+        neg = false;
         break;
       }
       case '--ctstate': r.ctstate = next().split(','); break;
@@ -106,7 +107,6 @@ export function parseRule(line: string, index: number, sets: ReadonlyMap<string,
       case '-j': case '-g': r.target = next(); r.goto = tok === '-g'; break;
       default: reject(line, `unknown option ${tok}`);
     }
-    if (neg && tok !== '!' && tok !== '-m' && tok !== 'set') neg = false;
   }
   if (!r.target) reject(line, 'no target');
   return r;

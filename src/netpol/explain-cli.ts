@@ -1,0 +1,3 @@
+export async function runPolicyExplain(_args: string[]): Promise<number> {
+  return 2;
+}

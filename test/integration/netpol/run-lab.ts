@@ -1,0 +1,2 @@
+import { runPolicyTest } from '../../../src/netpol/lab/cli.js';
+process.exitCode = await runPolicyTest(process.argv.slice(2));
