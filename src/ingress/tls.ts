@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { createHash, webcrypto } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import * as x509 from '@peculiar/x509';
@@ -21,8 +22,8 @@ function pem(label: string, der: ArrayBuffer): string {
   return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
 }
 
-/** A self-signed ECDSA P-256 certificate for hosts without a matching Secret. */
-export async function makeDefaultCertificate(): Promise<PemPair> {
+/** A self-signed ECDSA P-256 certificate (used for the default certificate and in tests). */
+export async function makeSelfSignedCertificate(cn: string, dnsNames: string[], days = 365): Promise<PemPair> {
   const crypto = webcrypto as unknown as Crypto;
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
@@ -30,13 +31,13 @@ export async function makeDefaultCertificate(): Promise<PemPair> {
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex').replace(/^[89a-f]/, '1'),
-      name: `CN=${DEFAULT_CERT_CN}, O=skiff`,
+      name: `CN=${cn}, O=skiff`,
       notBefore: new Date(now - 3600_000),
-      notAfter: new Date(now + 365 * 86400_000),
+      notAfter: new Date(now + days * 86400_000),
       keys,
       signingAlgorithm: alg,
       extensions: [
-        new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'ingress.local' }]),
+        new x509.SubjectAlternativeNameExtension(dnsNames.map((value) => ({ type: 'dns' as const, value }))),
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
@@ -46,6 +47,11 @@ export async function makeDefaultCertificate(): Promise<PemPair> {
   );
   const pkcs8 = await crypto.subtle.exportKey('pkcs8', keys.privateKey);
   return { cert: cert.toString('pem') + '\n', key: pem('PRIVATE KEY', pkcs8) };
+}
+
+/** The certificate served when no Secret matches the SNI name. */
+export function makeDefaultCertificate(): Promise<PemPair> {
+  return makeSelfSignedCertificate(DEFAULT_CERT_CN, ['ingress.local']);
 }
 
 /** Secure contexts for the current table; `forServername` is what the SNI callback asks. */
