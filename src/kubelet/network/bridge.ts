@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import type { Host } from '../../host/host.js';
+import { SkiffError } from '../../util/errors.js';
+import type { NetnsRef } from '../runtime/types.js';
+import { gatewayOf, parseCidr } from './cidr.js';
+
+/** Routes we add to other nodes' pod ranges carry this protocol number, so cleanup touches only ours. */
+export const ROUTE_PROTO = 83;
+
+export interface PodLink {
+  hostIf: string;
+  podIf: string;
+}
+
+/** Pure: stable veth names (<= 15 chars) for a pod uid. */
+export function podLinkNames(podUid: string): PodLink {
+  const h = createHash('sha256').update(podUid).digest('hex').slice(0, 10);
+  return { hostIf: `skv${h}`, podIf: `skp${h}` };
+}
+
+function netnsArg(ref: NetnsRef): string {
+  return 'pid' in ref ? String(ref.pid) : ref.name;
+}
+
+/** Pure: `ip -batch` text that makes the node bridge with the range's first address. */
+export function renderBridgeSetup(bridge: string, podCidr: string): string {
+  const c = parseCidr(podCidr);
+  return [
+    `link add ${bridge} type bridge`,
+    `addr replace ${gatewayOf(c)}/${c.prefix} dev ${bridge}`,
+    `link set ${bridge} up`,
+  ].join('\n') + '\n';
+}
+
+/** Pure: host side of a pod's veth (create, move the peer into the pod netns, enslave, hairpin). */
+export function renderHostVeth(bridge: string, link: PodLink, ref: NetnsRef): string {
+  return [
+    `link add ${link.hostIf} type veth peer name ${link.podIf}`,
+    `link set ${link.podIf} netns ${netnsArg(ref)}`,
+    `link set ${link.hostIf} master ${bridge}`,
+    `link set ${link.hostIf} type bridge_slave hairpin on`,
+    `link set ${link.hostIf} up`,
+  ].join('\n') + '\n';
+}
+
+/** Pure: pod side: eth0 with the pod IP and a default route via the bridge. */
+export function renderPodSide(link: PodLink, ip: string, podCidr: string): string {
+  const c = parseCidr(podCidr);
+  return [
+    `link set lo up`,
+    `link set ${link.podIf} name eth0`,
+    `addr add ${ip}/${c.prefix} dev eth0`,
+    `link set eth0 up`,
+    `route add default via ${gatewayOf(c)} dev eth0`,
+  ].join('\n') + '\n';
+}
+
+/** Pure: host-gw routes to other nodes' pod ranges. */
+export function renderNodeRoutes(routes: { cidr: string; via: string }[]): string[] {
+  return [...routes].sort((a, b) => a.cidr.localeCompare(b.cidr)).map((r) => `${r.cidr} via ${r.via}`);
+}
+
+/** Runs a command inside a pod network namespace (through the host seam). */
+export function inPodNetns(ref: NetnsRef, cmd: string, args: string[]): [string, string[]] {
+  return 'pid' in ref ? ['nsenter', ['-t', String(ref.pid), '-n', cmd, ...args]] : ['ip', ['netns', 'exec', ref.name, cmd, ...args]];
+}
+
+/** The apply shell of the bridge plugin: everything runs through the node's Host. */
+export class BridgeNetwork {
+  constructor(private readonly host: Host, readonly bridge: string, readonly podCidr: string) {}
+
+  async setupNode(): Promise<void> {
+    await this.host.exec('modprobe', ['br_netfilter'], { allowFail: true });
+    const exists = await this.host.exec('ip', ['link', 'show', this.bridge], { allowFail: true });
+    const script = renderBridgeSetup(this.bridge, this.podCidr).split('\n').filter((l) => !(exists.exitCode === 0 && l.startsWith('link add')));
+    await this.host.exec('ip', ['-batch', '-'], { input: script.join('\n') });
+    await this.host.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { allowFail: true });
+    await this.host.exec('sysctl', ['-q', '-w', 'net.bridge.bridge-nf-call-iptables=1'], { allowFail: true });
+  }
+
+  /** The pod's IPv4 on eth0, when its netns already has one (adoption after a restart). */
+  async currentPodIP(ref: NetnsRef): Promise<string | undefined> {
+    const [cmd, args] = inPodNetns(ref, 'ip', ['-o', '-4', 'addr', 'show', 'dev', 'eth0']);
+    const r = await this.host.exec(cmd, args, { allowFail: true });
+    const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout);
+    return r.exitCode === 0 && m ? m[1] : undefined;
+  }
+
+  async attachPod(podUid: string, ref: NetnsRef, ip: string): Promise<void> {
+    const link = podLinkNames(podUid);
+    await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
+    await this.host.exec('ip', ['-batch', '-'], { input: renderHostVeth(this.bridge, link, ref) });
+    const [cmd, args] = inPodNetns(ref, 'ip', ['-batch', '-']);
+    const r = await this.host.exec(cmd, args, { input: renderPodSide(link, ip, this.podCidr), allowFail: true });
+    if (r.exitCode !== 0) {
+      await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
+      throw new SkiffError('ERR_POD_NETWORK', `configuring pod netns: ${r.stderr.trim()}`);
+    }
+  }
+
+  async detachPod(podUid: string): Promise<void> {
+    await this.host.exec('ip', ['link', 'del', podLinkNames(podUid).hostIf], { allowFail: true });
+  }
+
+  /** Converges our host-gw routes (protocol ROUTE_PROTO) to `routes`. */
+  async syncRoutes(routes: { cidr: string; via: string }[]): Promise<void> {
+    const want = new Set(renderNodeRoutes(routes));
+    const cur = await this.host.exec('ip', ['-4', 'route', 'show', 'proto', String(ROUTE_PROTO)], { allowFail: true });
+    const have = new Map<string, string>();
+    for (const line of cur.stdout.split('\n')) {
+      const m = /^(\S+) via (\S+)/.exec(line.trim());
+      if (m) have.set(`${m[1]} via ${m[2]}`, m[1]);
+    }
+    const lines: string[] = [];
+    for (const [r, cidr] of have) if (!want.has(r)) lines.push(`route del ${cidr} proto ${ROUTE_PROTO}`);
+    for (const r of want) if (!have.has(r)) lines.push(`route replace ${r} proto ${ROUTE_PROTO}`);
+    if (lines.length > 0) await this.host.exec('ip', ['-batch', '-'], { input: lines.join('\n') + '\n', allowFail: true });
+  }
+}

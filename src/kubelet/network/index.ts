@@ -1,0 +1,40 @@
+import type { Host } from '../../host/host.js';
+import type { NetnsRef } from '../runtime/types.js';
+import { BridgeNetwork } from './bridge.js';
+import { FileIpam } from './ipam.js';
+
+/** The pod network plugin as the pod worker sees it (CNI ADD/DEL in spirit). */
+export interface PodNetwork {
+  /** Gives the pod's netns an eth0 with an address from the node range; adopts an existing one. */
+  attach(podUid: string, ref: NetnsRef): Promise<string>;
+  detach(podUid: string): Promise<void>;
+  /** Frees addresses of pods that no longer exist. */
+  retain(liveUids: Set<string>): Promise<void>;
+}
+
+/** Bridge + veth + on-disk IPAM. */
+export class BridgePodNetwork implements PodNetwork {
+  readonly bridge: BridgeNetwork;
+  readonly ipam: FileIpam;
+  constructor(host: Host, bridgeName: string, podCidr: string, ipamDir: string) {
+    this.bridge = new BridgeNetwork(host, bridgeName, podCidr);
+    this.ipam = new FileIpam(ipamDir, podCidr);
+  }
+
+  async attach(podUid: string, ref: NetnsRef): Promise<string> {
+    const want = await this.ipam.allocate(podUid);
+    const have = await this.bridge.currentPodIP(ref);
+    if (have === want) return want;
+    await this.bridge.attachPod(podUid, ref, want);
+    return want;
+  }
+
+  async detach(podUid: string): Promise<void> {
+    await this.bridge.detachPod(podUid);
+    await this.ipam.release(podUid);
+  }
+
+  retain(liveUids: Set<string>): Promise<void> {
+    return this.ipam.retain(liveUids);
+  }
+}
