@@ -36,6 +36,7 @@ interface Flight {
   backend?: Backend;
   endpoint?: Endpoint;
   tried: Set<string>;
+  attempts: number;
   retryable: boolean;
   extraHeaders?: Record<string, string>;
   timedOut?: 'connect' | 'read';
@@ -124,6 +125,7 @@ export class RequestHandler {
       requestId: typeof incomingId === 'string' && /^[\w.-]{1,128}$/.test(incomingId) ? incomingId : randomUUID().replace(/-/g, ''),
       tls,
       tried: new Set(),
+      attempts: 0,
       retryable: !hasBody(req),
     };
     (req as Req & WithFlight)[FLIGHT] = flight;
@@ -253,8 +255,10 @@ export class RequestHandler {
       res.destroy();
       return;
     }
-    if (RETRYABLE.has(code) && f.retryable && f.tried.size < this.opts.maxTries) {
+    f.attempts++;
+    if (RETRYABLE.has(code) && f.retryable && f.attempts < this.opts.maxTries) {
       f.timedOut = undefined;
+      f.endpoint = undefined;
       return this.forward(req, res, f, m);
     }
     sendStatus(res, code === 'ETIMEDOUT_READ' || code === 'ETIMEDOUT_CONNECT' ? 504 : 502);
@@ -286,7 +290,7 @@ export class RequestHandler {
     const m = matchRequest(this.table, req.headers.host, req.url ?? '/');
     if (!m) return fail(404);
     if (!clientAllowed(m.route, normalizeIp(req.socket.remoteAddress ?? ''))) return fail(403);
-    const flight: Flight = { start: performance.now(), requestId: randomUUID().replace(/-/g, ''), tls: (req.socket as TLSSocket).encrypted === true, tried: new Set(), retryable: false, route: m.route };
+    const flight: Flight = { start: performance.now(), requestId: randomUUID().replace(/-/g, ''), tls: (req.socket as TLSSocket).encrypted === true, tried: new Set(), attempts: 0, retryable: false, route: m.route };
     this.pickTarget(req, flight, m);
     const ep = flight.endpoint ?? (flight.backend && selectEndpoint(flight.backend, this.state, { now: Date.now() }));
     if (!flight.backend || !ep) return fail(503);
