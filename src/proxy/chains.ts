@@ -72,3 +72,10 @@ export function jumpRules(): JumpRule[] {
     { table: 'filter', chain: 'OUTPUT', args: [...c('SKIFF-FIREWALL: localnet guard'), '-j', FIREWALL] },
   ];
 }
+
+const FIXED = new Set([SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ, EXTERNAL_SERVICES, FORWARD, FIREWALL]);
+
+/** Chains the proxy owns (and only these are ever deleted by it). */
+export function isProxyChain(name: string): boolean {
+  return FIXED.has(name) || /^SKIFF-(SVC|SVL|EXT)-[A-Z2-7]{16}$/.test(name);
+}

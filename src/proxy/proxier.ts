@@ -1,0 +1,311 @@
+import { EventEmitter } from 'node:events';
+import type { Service } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import type { KubeObject } from '../api/object.js';
+import { objectKey } from '../api/object.js';
+import type { Informer } from '../client/types.js';
+import type { Host } from '../host/host.js';
+import { HINT_CHAIN, chainsInSave, type Iptables } from '../host/iptables.js';
+import { componentLogger } from '../util/log.js';
+import { errorMessage, SkiffError } from '../util/errors.js';
+import { jumpRules, isProxyChain } from './chains.js';
+import { applyConntrackCleanup, planConntrackCleanup, type UdpPortState } from './conntrack.js';
+import { ServiceHealthServers, type ProxyHealthStatus, type ServiceHealth } from './healthcheck.js';
+import { applyLoadBalancerAddresses } from './lbaddr.js';
+import { proxyMetrics } from './metrics.js';
+import { endpointsOf, sliceServiceKey, servicePortsOf, usableEndpoints, type EndpointInfo, type ServicePortInfo } from './model.js';
+import { assembleRuleset, renderRestore, renderServicePort, type RenderContext, type Ruleset, type ServiceRules } from './render.js';
+import { SyncRunner } from './runner.js';
+
+const log = componentLogger('proxy');
+
+/** Annotation the EndpointSlice controller sets to when the change that caused the slice happened. */
+export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+
+export interface ProxierOptions {
+  iptables: Iptables;
+  host: Host;
+  services: Informer<KubeObject>;
+  slices: Informer<KubeObject>;
+  nodes?: Informer<KubeObject>;
+  ctx: RenderContext;
+  minSyncIntervalMs: number;
+  fullResyncIntervalMs: number;
+  /** Bridge that holds LoadBalancer ingress IPs as /32s; null to leave addresses alone. */
+  lbDevice: string | null;
+  /** Where healthCheckNodePorts listen; null to not serve them. */
+  healthCheckBindAddress: string | null;
+  /** Delete stale UDP conntrack entries (default true). */
+  conntrack?: boolean;
+}
+
+export interface SyncReport {
+  mode: 'full' | 'partial' | 'noop';
+  durationMs: number;
+  chains: number;
+  rules: number;
+  /** Network programming latency of the EndpointSlice changes this sync carried, in ms. */
+  latenciesMs: number[];
+}
+
+interface PortState {
+  sp: ServicePortInfo;
+  endpoints: EndpointInfo[];
+}
+
+/**
+ * Keeps the kernel's SKIFF- service rules equal to the render of the informer caches. Handlers only
+ * mark services dirty; `syncProxyRules` re-renders dirty services, diffs against what was applied
+ * and restores only changed chains (a full rewrite at start, periodically and after failures).
+ */
+export class Proxier extends EventEmitter {
+  private readonly runner: SyncRunner;
+  private readonly dirty = new Set<string>();
+  private readonly changeTimes = new Map<string, number>();
+  private readonly rendered = new Map<string, ServiceRules>();
+  private readonly portsBySvc = new Map<string, string[]>();
+  private readonly ports = new Map<string, PortState>();
+  /** Ports as rendered by this sync, by service key; become `ports` once applied. */
+  private readonly pendingPorts = new Map<string, { sps: ServicePortInfo[]; eps: Map<string, EndpointInfo[]> }>();
+  private readonly healthServers?: ServiceHealthServers;
+  private lastApplied: Ruleset | null = null;
+  private needFull = true;
+  private lastSuccess = 0;
+  private pendingSince = 0;
+  private failures = 0;
+  private lbKey = '';
+  private healthKey = '';
+  private readonly metrics = proxyMetrics();
+
+  constructor(private readonly o: ProxierOptions) {
+    super();
+    this.runner = new SyncRunner(() => this.syncProxyRules(), {
+      minIntervalMs: o.minSyncIntervalMs,
+      maxIntervalMs: o.fullResyncIntervalMs,
+      onPeriodic: () => {
+        this.needFull = true;
+      },
+    });
+    if (o.healthCheckBindAddress) this.healthServers = new ServiceHealthServers(o.healthCheckBindAddress, log);
+    o.slices.addIndex('service', (s) => {
+      const k = sliceServiceKey(s as unknown as EndpointSlice);
+      return k ? [k] : [];
+    });
+    o.services.addHandlers({
+      add: (s) => this.markDirty(objectKey(s)),
+      update: (_old, s) => this.markDirty(objectKey(s)),
+      delete: (s) => this.markDirty(objectKey(s)),
+    });
+    o.slices.addHandlers({
+      add: (s) => this.markSlice(s),
+      update: (old, s) => {
+        this.markSlice(old);
+        this.markSlice(s);
+      },
+      delete: (s) => this.markSlice(s),
+    });
+  }
+
+  /** Starts syncing; call after the informers have synced (nothing renders before that). */
+  start(): void {
+    this.runner.start();
+    this.runner.run();
+  }
+
+  async stop(): Promise<void> {
+    await this.runner.stop();
+    await this.healthServers?.stop();
+  }
+
+  /** Resolves when no sync is running or queued. */
+  idle(): Promise<void> {
+    return this.runner.idle();
+  }
+
+  /** Forces the next sync to rewrite everything. */
+  requestFullSync(): void {
+    this.needFull = true;
+    this.runner.run();
+  }
+
+  healthStatus(): ProxyHealthStatus {
+    const node = this.o.nodes?.get(this.o.ctx.nodeName);
+    const nodeEligible = !this.o.nodes || (!!node && !node.metadata?.deletionTimestamp);
+    return { lastUpdated: this.lastSuccess, oldestPending: this.pendingSince, nodeEligible };
+  }
+
+  healthCheckPorts(): number[] {
+    return this.healthServers?.ports() ?? [];
+  }
+
+  private markSlice(s: KubeObject): void {
+    const key = sliceServiceKey(s as unknown as EndpointSlice);
+    if (!key) return;
+    const ann = Date.parse(s.metadata?.annotations?.[TRIGGER_TIME_ANNOTATION] ?? '');
+    const t = Number.isFinite(ann) ? Math.min(ann, Date.now()) : Date.now();
+    const cur = this.changeTimes.get(key);
+    if (cur === undefined || t < cur) this.changeTimes.set(key, t);
+    this.markDirty(key);
+  }
+
+  private markDirty(svcKey: string): void {
+    this.dirty.add(svcKey);
+    if (this.pendingSince === 0) this.pendingSince = Date.now();
+    this.runner.run();
+  }
+
+  /** Re-renders one Service's ports from the caches; returns the port keys it had and has. */
+  private refreshService(svcKey: string): string[] {
+    const before = this.portsBySvc.get(svcKey) ?? [];
+    for (const k of before) this.rendered.delete(k);
+    const svc = this.o.services.get(svcKey) as Service | undefined;
+    const sps = svc ? servicePortsOf(svc) : [];
+    const eps = endpointsOf(sps, this.o.slices.byIndex('service', svcKey) as unknown as EndpointSlice[]);
+    const now = sps.map((sp) => sp.key);
+    for (const sp of sps) {
+      const list = eps.get(sp.key) ?? [];
+      this.rendered.set(sp.key, renderServicePort(sp, list, this.o.ctx));
+    }
+    if (sps.length > 0) this.portsBySvc.set(svcKey, now);
+    else this.portsBySvc.delete(svcKey);
+    this.pendingPorts.set(svcKey, { sps, eps });
+    return [...new Set([...before, ...now])];
+  }
+
+  /** One sync: render what changed, restore it, then conntrack, LB addresses and health ports. */
+  async syncProxyRules(): Promise<void> {
+    if (!this.o.services.hasSynced() || !this.o.slices.hasSynced()) return;
+    const started = performance.now();
+    const full = this.needFull;
+    const work = full ? new Set([...this.o.services.list().map((s) => objectKey(s)), ...this.portsBySvc.keys(), ...this.dirty]) : new Set(this.dirty);
+    this.dirty.clear();
+    const times = new Map<string, number>();
+    for (const k of work) {
+      const t = this.changeTimes.get(k);
+      if (t !== undefined) times.set(k, t);
+      this.changeTimes.delete(k);
+    }
+    const touchedPorts = [...work].flatMap((k) => this.refreshService(k));
+    const next = assembleRuleset(
+      [...this.rendered.keys()].sort().map((k) => this.rendered.get(k)!),
+      this.o.ctx,
+    );
+    try {
+      let stale = { nat: [] as string[], filter: [] as string[] };
+      if (full) {
+        stale = await this.staleChains(next);
+        await this.ensureJumps();
+      }
+      const doc = renderRestore(next, full ? null : this.lastApplied, stale);
+      if (doc.text !== '') await this.o.iptables.restore(doc.text, { noflush: true });
+      this.lastApplied = next;
+      this.needFull = false;
+      this.failures = 0;
+      this.lastSuccess = Date.now();
+      if (this.dirty.size === 0) this.pendingSince = 0;
+      const latencies = [...times.values()].map((t) => Date.now() - t);
+      const mode = doc.text === '' ? 'noop' : full ? 'full' : 'partial';
+      this.recordSuccess(mode, started, next, latencies);
+      await this.afterApply(touchedPorts);
+      const report: SyncReport = { mode, durationMs: performance.now() - started, chains: doc.chains, rules: doc.rules, latenciesMs: latencies };
+      this.emit('synced', report);
+    } catch (err) {
+      this.onSyncFailure(err, work, times);
+    }
+  }
+
+  private recordSuccess(mode: SyncReport['mode'], started: number, next: Ruleset, latencies: number[]): void {
+    const m = this.metrics;
+    m.syncDuration.observe({ mode }, (performance.now() - started) / 1000);
+    m.lastSync.set(this.lastSuccess / 1000);
+    m.syncs.inc({ mode });
+    for (const l of latencies) m.programming.observe(l / 1000);
+    for (const table of ['nat', 'filter'] as const) {
+      let n = 0;
+      for (const lines of next[table].values()) n += lines.length;
+      m.rules.set({ table }, n);
+    }
+    if (mode !== 'noop') log.debug({ mode, ms: Math.round(performance.now() - started) }, 'synced proxy rules');
+  }
+
+  private onSyncFailure(err: unknown, work: Set<string>, times: Map<string, number>): void {
+    this.metrics.restoreFailures.inc();
+    this.lastApplied = null;
+    this.needFull = true;
+    for (const k of work) this.dirty.add(k);
+    for (const [k, t] of times) if (!this.changeTimes.has(k)) this.changeTimes.set(k, t);
+    this.failures++;
+    const details = err instanceof SkiffError ? err.details : undefined;
+    log.error({ err: errorMessage(err), code: (err as SkiffError).code, line: details?.line, failingLine: details?.failingLine, context: details?.context }, 'proxy sync failed; next sync is full');
+    this.emit('syncFailed', err);
+    this.runner.retryAfter(Math.min(1000 * 2 ** Math.min(this.failures - 1, 5), 30_000));
+  }
+
+  /** Work that follows a successful restore: UDP conntrack, LB addresses, health check ports. */
+  private async afterApply(touchedPorts: string[]): Promise<void> {
+    const cleanup: string[][] = [];
+    const fresh = new Map<string, PortState>();
+    for (const { sps, eps } of this.pendingPorts.values()) for (const sp of sps) fresh.set(sp.key, { sp, endpoints: eps.get(sp.key) ?? [] });
+    this.pendingPorts.clear();
+    for (const k of touchedPorts) {
+      const prev = this.ports.get(k);
+      const now = fresh.get(k);
+      if (this.o.conntrack !== false) cleanup.push(...planConntrackCleanup(prev as UdpPortState | undefined, now));
+      if (now) this.ports.set(k, now);
+      else this.ports.delete(k);
+    }
+    if (cleanup.length > 0) {
+      const failed = await applyConntrackCleanup(this.o.host, cleanup);
+      if (failed > 0) log.warn({ failed, total: cleanup.length }, 'some conntrack deletions failed');
+    }
+    await this.syncLoadBalancerAddresses();
+    await this.syncHealthServers();
+  }
+
+  private async syncLoadBalancerAddresses(): Promise<void> {
+    if (!this.o.lbDevice) return;
+    const ips = [...new Set([...this.ports.values()].flatMap((p) => p.sp.loadBalancerIPs))].sort();
+    const key = ips.join(',');
+    if (key === this.lbKey) return;
+    try {
+      await applyLoadBalancerAddresses(this.o.host, this.o.lbDevice, ips);
+      this.lbKey = key;
+    } catch (err) {
+      log.warn({ err: errorMessage(err), device: this.o.lbDevice }, 'cannot program load balancer addresses');
+    }
+  }
+
+  private async syncHealthServers(): Promise<void> {
+    if (!this.healthServers) return;
+    const wanted = new Map<number, ServiceHealth>();
+    for (const { sp, endpoints } of this.ports.values()) {
+      if (!sp.healthCheckNodePort) continue;
+      const local = usableEndpoints(endpoints.filter((e) => e.nodeName === this.o.ctx.nodeName)).length;
+      const cur = wanted.get(sp.healthCheckNodePort);
+      wanted.set(sp.healthCheckNodePort, { namespace: sp.namespace, name: sp.name, localEndpoints: Math.max(local, cur?.localEndpoints ?? 0) });
+    }
+    const key = JSON.stringify([...wanted].sort((a, b) => a[0] - b[0]));
+    if (key === this.healthKey) return;
+    this.healthKey = key;
+    await this.healthServers.sync(wanted);
+  }
+
+  /** Our chains in the kernel that the new ruleset no longer has. */
+  private async staleChains(next: Ruleset): Promise<{ nat: string[]; filter: string[] }> {
+    const out = { nat: [] as string[], filter: [] as string[] };
+    for (const table of ['nat', 'filter'] as const) {
+      const save = await this.o.iptables.save(table);
+      out[table] = chainsInSave(save).filter((c) => isProxyChain(c) && !next[table].has(c));
+    }
+    return out;
+  }
+
+  private async ensureJumps(): Promise<void> {
+    await this.o.iptables.ensureChain('mangle', HINT_CHAIN);
+    for (const j of jumpRules()) {
+      await this.o.iptables.ensureChain(j.table, j.args[j.args.length - 1]);
+      await this.o.iptables.ensureRule(j);
+    }
+  }
+}
+
