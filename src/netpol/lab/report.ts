@@ -8,7 +8,7 @@ import type { StepResult, SuiteResult } from './runner.js';
 
 function matrix(step: StepResult, port: string): string {
   const pods = step.pods;
-  const w = Math.max(4, ...pods.map((p) => p.length + 1));
+  const w = Math.max(4, port.length + 1, ...pods.map((p) => p.length + 1));
   const cell = (s: string) => s.padEnd(w);
   const byPair = new Map(step.probes.filter((p) => p.port === port).map((p) => [`${p.from}>${p.to}`, p]));
   const lines = [`${cell(port)}${pods.map(cell).join('')}`];
