@@ -130,7 +130,6 @@ export function limitsPlugin(opts: LimitsOptions = {}) {
     app.addHook('onRequest', async (req, reply) => {
       const slot: Slot = { received: new Date().toISOString(), released: false };
       slots.set(req, slot);
-      req.raw.once('close', () => release(req));
       reply.raw.once('close', () => release(req));
       const len = Number(req.headers['content-length'] ?? 0);
       if (len > maxBody) {
