@@ -1,0 +1,146 @@
+import type { KubeObject } from '../api/object.js';
+import { apiVersionOf, type ResourceInfo } from '../api/registry.js';
+import type { KV, Store, StoreEvent, StoreWatch } from '../store/types.js';
+import { StoreError } from '../store/types.js';
+import { errors, StatusError } from './errors.js';
+
+/** Encrypts/decrypts values of some resources (Secrets) on their way to and from the store. */
+export interface ValueTransformer {
+  toStorage(resource: string, plain: Buffer): Buffer;
+  fromStorage(resource: string, stored: Buffer): Buffer;
+}
+
+export interface ObjectEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: KubeObject;
+  prevObject?: KubeObject;
+  revision: number;
+}
+
+/**
+ * Objects of one resource in the store: keys `/registry/<group|core>/<resource>/[<ns>/]<name>`,
+ * values JSON without resourceVersion (it is the key's modRevision, set on the way out).
+ */
+export class ResourceStorage {
+  constructor(
+    readonly info: ResourceInfo,
+    private readonly store: Store,
+    private readonly transformer?: ValueTransformer,
+  ) {}
+
+  prefix(namespace?: string): string {
+    const base = `/registry/${this.info.group || 'core'}/${this.info.resource}/`;
+    return this.info.namespaced && namespace ? `${base}${namespace}/` : base;
+  }
+
+  key(name: string, namespace?: string): string {
+    return this.info.namespaced ? `${this.prefix(namespace)}${name}` : `${this.prefix()}${name}`;
+  }
+
+  encode(obj: KubeObject): Buffer {
+    const o: KubeObject = { ...obj, apiVersion: apiVersionOf(this.info), kind: this.info.kind, metadata: { ...obj.metadata } };
+    delete o.metadata!.resourceVersion;
+    const plain = Buffer.from(JSON.stringify(o));
+    return this.transformer ? this.transformer.toStorage(this.info.resource, plain) : plain;
+  }
+
+  decode(value: Buffer, revision: number): KubeObject {
+    const plain = this.transformer ? this.transformer.fromStorage(this.info.resource, value) : value;
+    const obj = JSON.parse(plain.toString()) as KubeObject;
+    obj.metadata = { ...(obj.metadata ?? {}), resourceVersion: String(revision) };
+    return obj;
+  }
+
+  private fromKV(kv: KV): KubeObject {
+    return this.decode(kv.value, kv.modRevision);
+  }
+
+  async get(name: string, namespace?: string): Promise<KubeObject> {
+    const kv = await this.wrap(() => this.store.get(this.key(name, namespace)));
+    if (!kv) throw errors.notFound(this.info.resource, this.info.group, name);
+    return this.fromKV(kv);
+  }
+
+  async tryGet(name: string, namespace?: string): Promise<KubeObject | null> {
+    const kv = await this.wrap(() => this.store.get(this.key(name, namespace)));
+    return kv ? this.fromKV(kv) : null;
+  }
+
+  async list(namespace: string | undefined, opts: { revision?: number; limit?: number; startAfter?: string } = {}): Promise<{ items: KubeObject[]; revision: number; lastKey?: string; more: boolean }> {
+    const res = await this.wrap(() => this.store.list(this.prefix(namespace), opts));
+    return { items: res.items.map((kv) => this.fromKV(kv)), revision: res.revision, lastKey: res.items.at(-1)?.key, more: res.more };
+  }
+
+  async create(obj: KubeObject): Promise<KubeObject> {
+    const m = obj.metadata!;
+    try {
+      const rev = await this.store.create(this.key(m.name!, m.namespace), this.encode(obj));
+      return { ...obj, metadata: { ...m, resourceVersion: String(rev) } };
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'AlreadyExists') throw errors.alreadyExists(this.info.resource, this.info.group, m.name!);
+      throw mapStoreError(err);
+    }
+  }
+
+  /** Compare-and-swap on the object's resourceVersion (when given). */
+  async update(obj: KubeObject, expectedRevision?: number): Promise<KubeObject> {
+    const m = obj.metadata!;
+    try {
+      const rev = await this.store.update(this.key(m.name!, m.namespace), this.encode(obj), expectedRevision);
+      return { ...obj, metadata: { ...m, resourceVersion: String(rev) } };
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'Conflict') throw errors.conflict(this.info.resource, this.info.group, m.name!);
+      if (err instanceof StoreError && err.code === 'NotFound') throw errors.notFound(this.info.resource, this.info.group, m.name!);
+      throw mapStoreError(err);
+    }
+  }
+
+  async delete(name: string, namespace: string | undefined, expectedRevision?: number): Promise<KubeObject> {
+    try {
+      const { revision, prev } = await this.store.delete(this.key(name, namespace), expectedRevision);
+      return this.decode(prev.value, revision);
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'Conflict') throw errors.conflict(this.info.resource, this.info.group, name);
+      if (err instanceof StoreError && err.code === 'NotFound') throw errors.notFound(this.info.resource, this.info.group, name);
+      throw mapStoreError(err);
+    }
+  }
+
+  async watch(namespace: string | undefined, fromRevision: number, onEvent: (ev: ObjectEvent) => void, onError: (err: Error) => void): Promise<StoreWatch> {
+    const cb = (ev: StoreEvent): void => {
+      try {
+        if (ev.type === 'delete') {
+          onEvent({ type: 'DELETED', object: this.decode(ev.value, ev.modRevision), revision: ev.modRevision });
+        } else {
+          const prevObject = ev.prevValue ? this.decode(ev.prevValue, ev.modRevision) : undefined;
+          onEvent({ type: ev.created ? 'ADDED' : 'MODIFIED', object: this.decode(ev.value, ev.modRevision), prevObject, revision: ev.modRevision });
+        }
+      } catch (err) {
+        onError(err as Error);
+      }
+    };
+    try {
+      return await this.store.watch(this.prefix(namespace), fromRevision, cb, onError);
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'Expired') throw errors.gone(`too old resource version: ${fromRevision} (${err.currentRevision ?? ''})`);
+      throw mapStoreError(err);
+    }
+  }
+
+  private async wrap<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw mapStoreError(err);
+    }
+  }
+}
+
+export function mapStoreError(err: unknown): Error {
+  if (err instanceof StatusError) return err;
+  if (err instanceof StoreError) {
+    if (err.code === 'Expired') return errors.gone(err.message);
+    if (err.code === 'Unavailable') return errors.serviceUnavailable(`storage is unavailable: ${err.message}`);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
