@@ -102,3 +102,42 @@ t.test('drop log: one JSON line per denied attempt, none for allowed traffic', a
   t.match(lines[0], { verdict: 'DROP', direction: 'ingress', srcPod: 'y/a', dstPod: 'x/a', protocol: 'TCP', dstPort: 80, policies: ['x/allow-b'] });
   t.notOk(lines.some((l) => l.srcPod === 'x/b'), 'no line for allowed traffic');
 });
+
+t.test('explain: verdict, deciding rules and kernel counters (CLI over --server)', async (t) => {
+  const { net, client, agent, probe } = await setup(t, [['x/a', '10.244.0.10', 'a'], ['x/b', '10.244.0.11', 'b'], ['y/a', '10.244.0.12', 'a']]);
+  await client.create(R.networkpolicies, makePolicy('x', 'allow-b', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] }), 'x');
+  await agent.flush();
+  t.notOk(await probe('y/a', '10.244.0.10', 500));
+  t.ok(await probe('x/b', '10.244.0.10'));
+  const { createServer } = await import('node:http');
+  const paths: Record<string, typeof R.pods> = { '/api/v1/pods': R.pods, '/api/v1/namespaces': R.namespaces, '/apis/networking.k8s.io/v1/networkpolicies': R.networkpolicies };
+  const server = createServer((req, res) => {
+    const ref = paths[req.url ?? ''];
+    if (!ref) return void res.writeHead(404).end();
+    void client.list(ref).then((l) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(l)));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const { runPolicyExplain } = await import('../../../src/netpol/explain-cli.js');
+  const run = async (from: string) => {
+    let out = '';
+    const orig = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+    try {
+      const code = await runPolicyExplain(['--server', url, '--from', from, '--to', 'x/a', '--port', '80/TCP', '--netns', net.nodeNetns]);
+      return { code, out };
+    } finally {
+      process.stdout.write = orig;
+    }
+  };
+  const denied = await run('y/a');
+  t.equal(denied.code, 1);
+  t.match(denied.out, /DENIED/);
+  t.match(denied.out, /isolated by x\/allow-b/);
+  t.match(denied.out, /kernel ingress: -A SKIFF-NP-I-\S+ .*-j DROP\s+\[packets [1-9]/);
+  const allowed = await run('x/b');
+  t.equal(allowed.code, 0);
+  t.match(allowed.out, /allowed by x\/allow-b ingress\[0\]/);
+  t.match(allowed.out, /kernel ingress: -A SKIFF-NP-I-\S+ .*-j RETURN\s+\[packets [1-9]/);
+});
