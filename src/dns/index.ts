@@ -12,7 +12,8 @@ import type { KubeObject } from '../api/object.js';
 import { componentLogger } from '../util/log.js';
 import { SkiffError } from '../util/errors.js';
 import { Forwarder, parseUpstream, resolvConfUpstreams } from './forward.js';
-import { buildSnapshot } from './model.js';
+import { buildSnapshot, snapshotToWire } from './model.js';
+import { WorkerPool } from './workers.js';
 import { metrics } from './metrics.js';
 import { ClusterZone, type PodMode, type ZoneConfig } from './records.js';
 import { DnsServer, type RateLimit } from './server.js';
@@ -27,7 +28,7 @@ export interface DnsOptions {
   upstreams?: string[];
   /** TTL of synthesized records, 0-3600 (default 5) */
   ttl?: number;
-  /** Only 1 is supported: one event loop answers everything (see README). */
+  /** processes answering UDP (default 1): the primary plus workers-1 forked workers sharing its sockets */
   workers?: number;
   /** pod records a-b-c-d.<ns>.pod.<zone> (default 'insecure', as kubeadm) */
   pods?: PodMode;
@@ -51,7 +52,8 @@ export interface DnsHandle {
 export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
   const ttl = opts.ttl ?? 5;
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new SkiffError('ERR_DNS_CONFIG', `ttl must be an integer in 0..3600, got ${ttl}`);
-  if ((opts.workers ?? 1) !== 1) log.warn({ workers: opts.workers }, 'dns: only one worker is supported; ignoring workers');
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new SkiffError('ERR_DNS_CONFIG', `workers must be an integer in 1..64, got ${workers}`);
   if (opts.listen.length === 0) throw new SkiffError('ERR_DNS_CONFIG', 'dns needs at least one listen address');
   const own = opts.listen.map((l) => l.address);
   const upstreams = opts.upstreams ? opts.upstreams.map(parseUpstream) : resolvConfUpstreams(opts.resolvConf, own);
@@ -75,8 +77,11 @@ export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
       cfg,
     );
 
+  const rateLimit = opts.rateLimit ?? { qps: 5000, burst: 10000 };
   const forwarder = new Forwarder({ upstreams, timeoutMs: opts.forwardTimeoutMs });
-  const server = new DnsServer({ zone: build(Math.floor(Date.now() / 1000)), forwarder, rateLimit: opts.rateLimit ?? { qps: 5000, burst: 10000 } });
+  let zone = build(Math.floor(Date.now() / 1000));
+  const server = new DnsServer({ zone, forwarder, rateLimit });
+  let pool: WorkerPool | undefined;
 
   let firstChange: number | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -84,7 +89,9 @@ export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
     timer = undefined;
     const started = firstChange ?? Date.now();
     firstChange = undefined;
-    server.setZone(build(Math.floor(Date.now() / 1000)));
+    zone = build(Math.floor(Date.now() / 1000));
+    server.setZone(zone);
+    pool?.broadcast(snapshotToWire(zone.snap));
     metrics.programming.observe((Date.now() - started) / 1000);
   };
   let stopped = false;
@@ -96,6 +103,20 @@ export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
   for (const inf of informers) inf.addHandlers({ add: changed, update: changed, delete: changed });
 
   await server.listen(opts.listen);
+  if (workers > 1) {
+    pool = new WorkerPool({
+      count: workers - 1,
+      sockets: server.udpSockets(),
+      init: () => ({ type: 'init', cfg, snap: snapshotToWire(zone.snap), upstreams, forwardTimeoutMs: opts.forwardTimeoutMs, rateLimit }),
+    });
+    try {
+      await pool.start();
+    } catch (err) {
+      await pool.stop();
+      await server.close();
+      throw new SkiffError('ERR_DNS_WORKERS', 'starting dns workers failed', { cause: err });
+    }
+  }
   for (const inf of informers) inf.start();
   void Promise.all(informers.map((i) => i.synced())).then(() => {
     changed();
@@ -108,6 +129,7 @@ export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
       stopped = true;
       if (timer) clearTimeout(timer);
       for (const inf of informers) inf.stop();
+      await pool?.stop();
       forwarder.close();
       await server.close();
     },

@@ -31,48 +31,81 @@ function rcodeLabel(r: number): string {
   return RCODE_NAMES[r] ?? String(r);
 }
 
+/** One flush worth of aggregated counts (also what a worker process sends to the primary). */
+export interface StatsBatch {
+  /** `qtype|rcode` → count */
+  counts: [string, number][];
+  packetHits: number;
+  latencies: number[];
+  /** `rcode|cached` → count */
+  forwarded: [string, number][];
+  rateLimited: number;
+  malformed: number;
+}
+
+/** Moves a batch into the prom-client registry. */
+export function recordBatch(b: StatsBatch): void {
+  for (const [key, n] of b.counts) {
+    const [t, r] = key.split('|').map(Number);
+    metrics.queries.inc({ type: typeLabel(t), rcode: rcodeLabel(r) }, n);
+  }
+  if (b.packetHits) metrics.cacheHits.inc({ cache: 'packet' }, b.packetHits);
+  for (const [key, n] of b.forwarded) {
+    const [r, cached] = key.split('|');
+    metrics.forwarded.inc({ rcode: rcodeLabel(Number(r)), cached }, n);
+    if (cached === 'true') metrics.cacheHits.inc({ cache: 'forward' }, n);
+  }
+  if (b.rateLimited) metrics.rateLimited.inc(b.rateLimited);
+  if (b.malformed) metrics.malformed.inc(b.malformed);
+  for (const s of b.latencies) metrics.latency.observe(s);
+}
+
+function bump(m: Map<string, number>, key: string): void {
+  m.set(key, (m.get(key) ?? 0) + 1);
+}
+
+/** Per-process aggregation; flushed once a second to `sink` (the registry, or the primary process). */
 export class DnsStats {
   private counts = new Map<string, number>();
+  private fwd = new Map<string, number>();
   private hits = 0;
+  private limited = 0;
+  private bad = 0;
   private latencies: number[] = [];
   private readonly timer: NodeJS.Timeout;
 
-  constructor() {
+  constructor(private readonly sink: (b: StatsBatch) => void = recordBatch) {
     this.timer = setInterval(() => this.flush(), 1000);
     this.timer.unref();
   }
 
   answered(qtype: number, rcode: number, startNs: bigint, fromCache: boolean): void {
-    const key = `${qtype}|${rcode}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    bump(this.counts, `${qtype}|${rcode}`);
     if (fromCache) this.hits++;
+    // Sampled: at most 10k observations per second keep the histogram cheap under load.
     if (this.latencies.length < 10_000) this.latencies.push(Number(process.hrtime.bigint() - startNs) / 1e9);
   }
 
   forwarded(rcode: number, cached: boolean): void {
-    metrics.forwarded.inc({ rcode: rcodeLabel(rcode), cached: String(cached) });
-    if (cached) metrics.cacheHits.inc({ cache: 'forward' });
+    bump(this.fwd, `${rcode}|${cached}`);
   }
 
   rateLimited(): void {
-    metrics.rateLimited.inc();
+    this.limited++;
   }
 
   malformed(): void {
-    metrics.malformed.inc();
+    this.bad++;
   }
 
-  /** Moves the aggregated counts into the registry (also called on stop). */
   flush(): void {
-    for (const [key, n] of this.counts) {
-      const [t, r] = key.split('|').map(Number);
-      metrics.queries.inc({ type: typeLabel(t), rcode: rcodeLabel(r) }, n);
-    }
+    if (!this.counts.size && !this.fwd.size && !this.limited && !this.bad) return;
+    const batch: StatsBatch = { counts: [...this.counts], packetHits: this.hits, latencies: this.latencies, forwarded: [...this.fwd], rateLimited: this.limited, malformed: this.bad };
     this.counts = new Map();
-    if (this.hits) metrics.cacheHits.inc({ cache: 'packet' }, this.hits);
-    this.hits = 0;
-    for (const s of this.latencies) metrics.latency.observe(s);
+    this.fwd = new Map();
+    this.hits = this.limited = this.bad = 0;
     this.latencies = [];
+    this.sink(batch);
   }
 
   stop(): void {

@@ -156,3 +156,35 @@ export function buildSnapshot(src: SnapshotSources): Snapshot {
   }
   return snap;
 }
+
+/** A snapshot as plain JSON (for worker processes). */
+export interface WireSnapshot {
+  synced: boolean;
+  serial: number;
+  namespaces: string[];
+  services: DnsService[];
+  endpoints: [string, DnsEndpoint[]][];
+  podIPs: [string, string[]][];
+}
+
+export function snapshotToWire(s: Snapshot): WireSnapshot {
+  return {
+    synced: s.synced,
+    serial: s.serial,
+    namespaces: [...s.namespaces],
+    services: [...s.services.values()],
+    endpoints: [...s.endpoints],
+    podIPs: [...s.podIPs].map(([ns, ips]) => [ns, [...ips]]),
+  };
+}
+
+export function snapshotFromWire(w: WireSnapshot): Snapshot {
+  return {
+    synced: w.synced,
+    serial: w.serial,
+    namespaces: new Set(w.namespaces),
+    services: new Map(w.services.map((s) => [`${s.namespace}/${s.name}`, s])),
+    endpoints: new Map(w.endpoints),
+    podIPs: new Map(w.podIPs.map(([ns, ips]) => [ns, new Set(ips)])),
+  };
+}

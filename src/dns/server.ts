@@ -8,7 +8,7 @@ import net from 'node:net';
 import type { ClusterZone, LookupResult } from './records.js';
 import type { Forwarder } from './forward.js';
 import { encodeMessage, FLAG, parseQuery, RCODE, type Name, type Query, type RR } from './wire.js';
-import { DnsStats } from './metrics.js';
+import { DnsStats, type StatsBatch } from './metrics.js';
 
 export interface RateLimit {
   /** sustained queries per second per client address; 0 disables */
@@ -24,6 +24,8 @@ export interface ServerOptions {
   packetCacheSize?: number;
   maxTcpConnections?: number;
   tcpIdleMs?: number;
+  /** where aggregated stats go (default: this process's metrics registry) */
+  statsSink?: (b: StatsBatch) => void;
 }
 
 type CacheEntry = { buf: Buffer; expires: number; rcode: number; qtype: number };
@@ -38,11 +40,12 @@ export class DnsServer {
   private readonly udp: dgram.Socket[] = [];
   private readonly tcp: net.Server[] = [];
   private readonly conns = new Set<net.Socket>();
-  private readonly stats = new DnsStats();
+  private readonly stats: DnsStats;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly opts: ServerOptions) {
     this.zone = opts.zone;
+    this.stats = new DnsStats(opts.statsSink);
     this.sweeper = setInterval(() => this.sweepBuckets(), 10_000);
     this.sweeper.unref();
   }
@@ -51,6 +54,18 @@ export class DnsServer {
   setZone(zone: ClusterZone): void {
     this.zone = zone;
     this.packetCache = new Map();
+  }
+
+  /** Serves an already bound UDP socket (a worker process gets the primary's sockets this way). */
+  attachUdp(sock: dgram.Socket): void {
+    sock.on('message', (buf, rinfo) => this.onUdp(sock, buf, rinfo));
+    sock.on('error', () => undefined);
+    this.udp.push(sock);
+  }
+
+  /** The bound UDP sockets, to hand to worker processes. */
+  udpSockets(): dgram.Socket[] {
+    return [...this.udp];
   }
 
   async listen(addrs: { address: string; port: number }[]): Promise<void> {

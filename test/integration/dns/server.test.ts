@@ -181,3 +181,34 @@ t.test('rate limit, SERVFAIL on dead upstream, SERVFAIL before sync', async (t) 
   await new Promise((r) => setTimeout(r, 200));
   t.ok(replies >= 1 && replies <= 4, `per-client limit: ${replies} of 20 answered`);
 });
+
+t.test('workers: a forked process shares the UDP socket and follows every snapshot', async (t) => {
+  const client = seeded();
+  const dns = await startDns({ client, listen: [{ address: '127.0.0.6', port: 0 }], upstreams: [], rateLimit: { qps: 0, burst: 0 }, workers: 2 });
+  let stopped = false;
+  t.teardown(() => (stopped ? undefined : dns.stop()));
+  const srv = { address: '127.0.0.6', port: dns.port() };
+  const { execFileSync } = await import('node:child_process');
+  const children = () => execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)]).toString().split('\n').filter((l) => /dns\/worker\.(ts|js)/.test(l));
+  t.equal(children().length, 1, 'one worker process besides this one');
+  const ready = await until(() => dig(srv, `web.default.${Z}`, 'A'), (r) => r.status === 'NOERROR');
+  t.equal(ready.status, 'NOERROR');
+  await client.update(R.services, { ...clusterIP('default', 'web', ['10.96.0.51'], [{ name: 'http', protocol: 'TCP', port: 80 }]) } as KubeObject);
+  // Raw UDP queries from many source ports: the kernel hands them to both processes.
+  const sock = dgram.createSocket('udp4');
+  t.teardown(() => sock.close());
+  const answers = new Map<number, string>();
+  sock.on('message', (m) => answers.set(m.readUInt16BE(0), m.subarray(m.length - 4).join('.')));
+  const ask = async () => {
+    answers.clear();
+    for (let i = 0; i < 200; i++) sock.send(encodeQuery(i, { name: ['web', 'default', 'svc', 'cluster', 'local'], type: 1, class: 1 }), srv.port, srv.address);
+    await until(async () => answers.size, (n) => n === 200, 3000);
+    return [...answers.values()];
+  };
+  const after = await until(ask, (vals) => vals.length === 200 && vals.every((v) => v === '10.96.0.51'), 3000);
+  t.equal(after.length, 200, 'every query answered');
+  t.same([...new Set(after)], ['10.96.0.51'], 'no process serves the old ClusterIP');
+  await dns.stop();
+  stopped = true;
+  t.equal(children().length, 0, 'worker gone after stop()');
+});
