@@ -1,0 +1,49 @@
+import type { ControllerContext } from '../context.js';
+import { objectKey } from '../../api/object.js';
+import { R } from '../../api/registry.js';
+import type { KubeObject } from '../../api/object.js';
+import { byNamespace } from '../../client/informer.js';
+import { WorkQueue } from '../../client/workqueue.js';
+import { componentLogger } from '../../util/log.js';
+import { counter } from '../../util/metrics.js';
+import { isNotFound } from '../../scheduler/apierr.js';
+import type { PodObj } from '../../scheduler/cache.js';
+import { runWhenSynced } from '../endpointslice/run.js';
+import { computePdbStatus, pdbSelects, type PdbObj } from './reconcile.js';
+
+const log = componentLogger('disruption-controller');
+const syncs = counter({ name: 'skiff_disruption_syncs_total', help: 'Disruption controller syncs by result', labelNames: ['result'] as const });
+
+type Scalable = KubeObject & { spec?: { replicas?: number } };
+
+/** Keeps PodDisruptionBudget status (healthy, desired, expected, disruptionsAllowed) current. */
+export function startDisruptionController(ctx: ControllerContext): { stop(): void } {
+  const pdbs = ctx.informers.get<PdbObj>(R.poddisruptionbudgets);
+  const pods = ctx.informers.get<PodObj>(R.pods);
+  const rss = ctx.informers.get<Scalable>(R.replicasets);
+  const stss = ctx.informers.get<Scalable>(R.statefulsets);
+  pdbs.addIndex('namespace', byNamespace);
+  const queue = new WorkQueue();
+  const forPod = (p: PodObj) => {
+    for (const pdb of pdbs.byIndex('namespace', p.metadata?.namespace ?? '')) if (pdbSelects(pdb, p)) queue.add(objectKey(pdb));
+  };
+  pdbs.addHandlers({ add: (p) => queue.add(objectKey(p)), update: (_o, p) => queue.add(objectKey(p)) });
+  pods.addHandlers({ add: forPod, update: (o, n) => (forPod(o), forPod(n)), delete: forPod });
+  const replicasOf = (kind: string, name: string, ns: string) => {
+    const inf = kind === 'ReplicaSet' ? rss : kind === 'StatefulSet' ? stss : undefined;
+    return inf?.get(`${ns}/${name}`)?.spec?.replicas;
+  };
+  const sync = async (key: string): Promise<void> => {
+    const pdb = pdbs.get(key);
+    if (!pdb) return;
+    const status = computePdbStatus(pdb, pods.list(pdb.metadata?.namespace), replicasOf, ctx.clock.now());
+    const same = JSON.stringify({ ...status, conditions: undefined }) === JSON.stringify({ ...(pdb.status ?? {}), conditions: undefined }) && pdb.status?.conditions?.[0]?.status === status.conditions?.[0]?.status;
+    if (same) return;
+    await ctx.client.update(R.poddisruptionbudgets, { ...pdb, status }, { subresource: 'status' }).catch((err) => {
+      if (!isNotFound(err)) throw err;
+    });
+    // disrupted pods expire: look again later
+    if (status.disruptedPods) queue.addAfter(key, 30_000);
+  };
+  return runWhenSynced({ informers: [pdbs, pods, rss, stss], queue, workers: ctx.options.workers, sync, log, syncs });
+}
