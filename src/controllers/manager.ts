@@ -8,6 +8,8 @@ import { startReplicaSetController } from './replicaset/controller.js';
 import { startDeploymentController } from './deployment/controller.js';
 import { startGarbageCollector } from './garbagecollector/controller.js';
 import { startNamespaceController } from './namespace/controller.js';
+import { startJobController } from './job/controller.js';
+import { startCronJobController } from './cronjob/controller.js';
 
 const log = componentLogger('controller-manager');
 
@@ -28,6 +30,8 @@ const plain = (fn: ControllerStart): Start => (ctx) => fn(ctx);
 export const CONTROLLERS: Record<string, Start> = {
   replicaset: plain(startReplicaSetController),
   deployment: plain(startDeploymentController),
+  job: (ctx, t) => startJobController(ctx, t.jobBackoffBaseMs !== undefined ? { backoffBaseMs: t.jobBackoffBaseMs } : {}),
+  cronjob: (ctx, t) => startCronJobController(ctx, { resyncMs: t.cronResyncMs }),
   garbagecollector: plain(startGarbageCollector),
   namespace: (ctx, t) => startNamespaceController(ctx, { recheckMs: t.namespaceRecheckMs }),
 };

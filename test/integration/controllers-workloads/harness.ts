@@ -11,7 +11,7 @@ import { R } from '../../../src/api/registry.js';
 import { FakeEventRecorder } from '../../../src/client/events.js';
 import { InformerFactory } from '../../../src/client/factory.js';
 import type { ApiClient, Informer } from '../../../src/client/types.js';
-import { defaultControllerOptions, type Clock, type ControllerContext } from '../../../src/controllers/context.js';
+import { defaultControllerOptions, realClock, type Clock, type ControllerContext } from '../../../src/controllers/context.js';
 import { startControllerManager } from '../../../src/controllers/manager.js';
 
 export type PodFate = 'run' | 'succeed' | 'fail' | 'pending';
@@ -28,7 +28,7 @@ export class FakeClock implements Clock {
 
 export interface Harness {
   client: ApiClient;
-  clock: FakeClock;
+  clock: Clock;
   events: FakeEventRecorder;
   informers: InformerFactory;
   pods: Informer<Pod & KubeObject>;
@@ -36,13 +36,15 @@ export interface Harness {
 }
 
 /** Polls `fn` until it returns a truthy value or the deadline passes (then throws with `what`). */
-export async function eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
+export type Truthy<T> = Exclude<T, false | '' | 0 | null | undefined>;
+
+export async function eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v as Truthy<T>;
     } catch (err) {
       last = err;
     }
@@ -155,7 +157,7 @@ export async function startHarness(
   client: ApiClient,
   opts: { controllers: string[]; nodes?: string[]; fate?: (pod: Pod) => PodFate; clock?: FakeClock; tuning?: { jobBackoffBaseMs?: number; cronResyncMs?: number; namespaceRecheckMs?: number } },
 ): Promise<Harness> {
-  const clock = opts.clock ?? new FakeClock();
+  const clock: Clock = opts.clock ?? realClock;
   const events = new FakeEventRecorder();
   const informers = new InformerFactory(client);
   const ctx: ControllerContext = { client, informers, recorder: () => events, clock, options: { ...defaultControllerOptions, workers: 4 } };
