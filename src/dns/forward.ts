@@ -8,6 +8,7 @@ import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SkiffError } from '../util/errors.js';
+import { componentLogger } from '../util/log.js';
 import { encodeQuery, parseMessage, RCODE, T, type Message, type Question, type RR } from './wire.js';
 
 export interface Upstream {
@@ -49,7 +50,7 @@ export function parseUpstream(s: string): Upstream {
 
 /** Nameservers of a resolv.conf that are not one of `own` (our listen addresses). */
 export function resolvConfUpstreams(path = '/etc/resolv.conf', own: string[] = []): Upstream[] {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
@@ -67,6 +68,8 @@ function capTtl<R extends { answer: RR[]; authority: RR[]; additional: RR[] }>(r
   const cap = (rrs: RR[]) => rrs.map((rr) => (rr.ttl > max ? { ...rr, ttl: max } : rr));
   return { ...r, answer: cap(r.answer), authority: cap(r.authority), additional: cap(r.additional) };
 }
+
+const log = componentLogger('dns');
 
 type Entry = { stored: number; expires: number; result: Omit<ForwardResult, 'cached'> };
 type Pending = { resolve: (m: Message) => void; reject: (e: Error) => void; q: Question; timer: NodeJS.Timeout };
@@ -140,7 +143,7 @@ export class Forwarder {
         lastErr = err;
       }
     }
-    void lastErr;
+    log.debug({ question: q.name.join('.'), err: lastErr instanceof Error ? lastErr.message : String(lastErr) }, 'every upstream failed');
     return { rcode: RCODE.SERVFAIL, flags: 0, tc: false, answer: [], authority: [], additional: [], cached: false };
   }
 
