@@ -113,12 +113,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
   });
   app.addHook('onResponse', async (req, reply) => {
     const t0 = (req as unknown as { t0?: number }).t0;
-    let parsed = null;
-    try {
-      parsed = parseResourcePath(req.url);
-    } catch {
-      parsed = null;
-    }
+    const parsed = tryParse(req.url);
     const verb = verbOf(req.method, parsed, req.query as Record<string, unknown>);
     requests.inc({ verb, resource: parsed?.info.resource ?? 'nonresource', code: String(reply.statusCode) });
     if (t0 !== undefined && verb !== 'watch') latency.observe({ verb }, (performance.now() - t0) / 1000);
@@ -205,12 +200,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
 export function attributesOf(req: FastifyRequest): RequestAttributes {
   const user = req.user ?? { username: 'system:anonymous', groups: ['system:unauthenticated'] };
   const path = req.url.split('?')[0];
-  let parsed = null;
-  try {
-    parsed = parseResourcePath(req.url);
-  } catch {
-    parsed = null;
-  }
+  const parsed = tryParse(req.url);
   if (!parsed) return { user, verb: req.method.toLowerCase(), isResourceRequest: false, path, apiGroup: '', apiVersion: '' };
   return {
     user,
@@ -224,6 +214,14 @@ export function attributesOf(req: FastifyRequest): RequestAttributes {
     subresource: parsed.subresource,
     name: parsed.name,
   };
+}
+
+function tryParse(url: string): ReturnType<typeof parseResourcePath> {
+  try {
+    return parseResourcePath(url);
+  } catch {
+    return null;
+  }
 }
 
 function forbiddenMessage(a: RequestAttributes, reason?: string): string {

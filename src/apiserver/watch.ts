@@ -77,15 +77,13 @@ export async function serveWatch(req: FastifyRequest, reply: FastifyReply, w: Wa
   let failed: Error | undefined;
   const pending: ObjectEvent[] = [];
   let ready = false;
-  try {
+  {
     storeWatch = await st.watch(w.namespace, fromRev, (ev) => (ready ? onEvent(ev) : pending.push(ev)), (err) => {
       failed = err;
       if (ready) finish(err);
     });
-  } catch (err) {
-    // A compacted resourceVersion (410) is answered as a Status before the stream opens.
-    throw err;
   }
+  // (a compacted resourceVersion throws 410 above, answered as a Status before the stream opens)
   reply.hijack();
   raw.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
   raw.flushHeaders?.();
