@@ -87,8 +87,8 @@ export class RequestHandler {
   readonly state: BalancerState;
   private readonly proxy = httpProxy.createProxyServer({ xfwd: false, ws: true, prependPath: false });
   private readonly agents = {
-    HTTP: new http.Agent({ keepAlive: true, maxFreeSockets: 512, timeout: 60_000, scheduling: 'lifo' }),
-    HTTPS: new https.Agent({ keepAlive: true, maxFreeSockets: 512, timeout: 60_000, scheduling: 'lifo', rejectUnauthorized: false }),
+    HTTP: new http.Agent({ keepAlive: true, maxFreeSockets: 512, timeout: 60_000, scheduling: 'lifo', noDelay: true } as http.AgentOptions),
+    HTTPS: new https.Agent({ keepAlive: true, maxFreeSockets: 512, timeout: 60_000, scheduling: 'lifo', rejectUnauthorized: false, noDelay: true } as https.AgentOptions),
   };
 
   constructor(table: CompiledTable, private readonly opts: HandlerOptions, private readonly metrics: IngressMetrics) {

@@ -75,7 +75,7 @@ t.test('TLS: SNI certificates, default certificate, redirects, rotation, HTTP/2,
   t.equal(session.alpnProtocol, 'h2');
 
   // wss through the HTTPS listener
-  const ws = new WebSocket(`wss://127.0.0.1:${ing.httpsPort}/ws`, { headers: { host: 'foo.bar.com' }, servername: 'foo.bar.com', rejectUnauthorized: false });
+  const ws = new WebSocket(`wss://127.0.0.1:${ing.httpsPort}/ws`, { headers: { host: 'foo.bar.com' }, rejectUnauthorized: false });
   t.teardown(() => ws.terminate());
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   ws.send('hi');

@@ -1,0 +1,200 @@
+/**
+ * Ingress benchmark: wrk (apt) through skiff's ingress and, in the same run, through nginx (apt)
+ * with the same routes and the same upstreams (two nginx endpoints returning a small body).
+ * Prints one JSON object: rps and latency p50/p99 over HTTP and HTTPS with keep-alive at equal
+ * concurrency, and failed requests while routes change under load (skiff: API updates; nginx: reload).
+ *
+ *   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/ingress/run.ts
+ *
+ * Env: BENCH_SECONDS (8), BENCH_CONNECTIONS (64), BENCH_THREADS (1), BENCH_WORKERS (skiff processes,
+ * default one per core), BENCH_CHANGES (20 route changes during the change run).
+ * Everything listens on 127.0.0.0/8; nginx config, pid and logs live in a temp dir removed at the end.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import { R } from '../../../src/api/registry.js';
+import { FakeApiClient } from '../../../src/client/fake.js';
+import { startIngress } from '../../../src/ingress/index.js';
+import { makeSelfSignedCertificate } from '../../../src/ingress/tls.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const THREADS = Number(process.env.BENCH_THREADS ?? 1);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 20);
+const HOST = 'bench.local';
+
+async function freePort(host = '127.0.0.1'): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, host, r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+interface WrkResult { rps: number; p50ms: number; p99ms: number; requests: number; failed: number }
+
+function ms(v: string, unit: string): number {
+  return Number(v) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[unit];
+}
+
+function parseWrk(out: string): WrkResult {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const p = (q: string) => { const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)`).exec(out); return m ? ms(m[1], m[2]) : NaN; };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const sockErr = sock ? sock.slice(1).reduce((n, x) => n + Number(x), 0) : 0;
+  return { rps: Math.round(rps), p50ms: p('50'), p99ms: p('99'), requests, failed: non2xx + sockErr };
+}
+
+function wrk(url: string, seconds = SECONDS): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('timeout', [String(seconds + 20), 'wrk', `-t${THREADS}`, `-c${CONNS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, url]);
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk exited ${code}: ${out}`))));
+  });
+}
+
+function nginxConf(dir: string, body: string): string {
+  return `worker_processes ${body.includes('upstream') ? 'auto' : '1'};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+${body}
+}
+`;
+}
+
+async function startNginx(dir: string, conf: string): Promise<ChildProcess> {
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      readFileSync(join(dir, 'nginx.pid'));
+      return child;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nginx did not start: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+function proxyRoutes(extra: string): string {
+  return `    location = /healthz { return 200; }
+    location /api/ { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Request-ID $request_id; }
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }
+${extra}`;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-ingress-'));
+  const children: ChildProcess[] = [];
+  let stopIngress: (() => Promise<void>) | undefined;
+  try {
+    const up = [{ address: '127.0.0.2', port: await freePort('127.0.0.2') }, { address: '127.0.0.3', port: await freePort('127.0.0.3') }];
+    const upDir = join(dir, 'upstream');
+    execFileSync('mkdir', ['-p', upDir, join(dir, 'proxy')]);
+    children.push(await startNginx(upDir, nginxConf(upDir, up.map((u) => `  server { listen ${u.address}:${u.port}; location / { return 200 "hello from ${u.address}\\n"; } }`).join('\n'))));
+
+    const pair = await makeSelfSignedCertificate(HOST, [HOST]);
+    writeFileSync(join(dir, 'tls.crt'), pair.cert);
+    writeFileSync(join(dir, 'tls.key'), pair.key);
+    const nginxHttp = await freePort();
+    const nginxHttps = await freePort();
+    const proxyDir = join(dir, 'proxy');
+    const nginxServer = (extra: string) => `  upstream backend { ${up.map((u) => `server ${u.address}:${u.port};`).join(' ')} keepalive 128; }
+  server { listen 127.0.0.1:${nginxHttp}; listen 127.0.0.1:${nginxHttps} ssl http2; server_name ${HOST};
+    ssl_certificate ${dir}/tls.crt; ssl_certificate_key ${dir}/tls.key; ssl_protocols TLSv1.2 TLSv1.3;
+${proxyRoutes(extra)}  }`;
+    const nginx = await startNginx(proxyDir, nginxConf(proxyDir, nginxServer('')));
+    children.push(nginx);
+
+    const client = new FakeApiClient();
+    client.seed(R.ingressclasses, { metadata: { name: 'skiff' }, spec: { controller: 'skiff.io/ingress' } });
+    client.seed(R.services, { metadata: { name: 'backend', namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80, targetPort: up[0].port }] } });
+    client.seed(R.endpointslices, {
+      metadata: { name: 'backend-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'backend' } },
+      ports: [{ name: 'http', port: up[0].port }], endpoints: [{ addresses: [up[0].address], conditions: { ready: true } }],
+    });
+    client.seed(R.endpointslices, {
+      metadata: { name: 'backend-2', namespace: 'default', labels: { 'kubernetes.io/service-name': 'backend' } },
+      ports: [{ name: 'http', port: up[1].port }], endpoints: [{ addresses: [up[1].address], conditions: { ready: true } }],
+    });
+    client.seed(R.secrets, { metadata: { name: 'bench-tls', namespace: 'default' }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from(pair.cert).toString('base64'), 'tls.key': Buffer.from(pair.key).toString('base64') } });
+    const ingressObj = (extraPaths: number) => ({
+      metadata: { name: 'bench', namespace: 'default', annotations: { 'nginx.ingress.kubernetes.io/ssl-redirect': 'false' } },
+      spec: {
+        ingressClassName: 'skiff', tls: [{ hosts: [HOST], secretName: 'bench-tls' }],
+        rules: [{ host: HOST, http: { paths: [
+          { path: '/api', pathType: 'Prefix', backend: { service: { name: 'backend', port: { number: 80 } } } },
+          { path: '/', pathType: 'Prefix', backend: { service: { name: 'backend', port: { number: 80 } } } },
+          ...Array.from({ length: extraPaths }, (_v, i) => ({ path: `/extra${i}`, pathType: 'Exact', backend: { service: { name: 'backend', port: { number: 80 } } } })),
+        ] } }],
+      },
+    });
+    client.seed(R.ingresses, ingressObj(0));
+    const workers = process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : undefined;
+    const ing = await startIngress({ client, httpPort: await freePort(), httpsPort: await freePort(), bindAddress: '127.0.0.1', workers, accessLog: false, publishAddresses: ['127.0.0.1'] });
+    stopIngress = () => ing.stop();
+
+    const result: Record<string, unknown> = { seconds: SECONDS, connections: CONNS, wrkThreads: THREADS, skiffWorkers: workers ?? 'one per core', upstreams: 2 };
+    const path = '/api/items?x=1';
+    await wrk(`http://127.0.0.1:${ing.httpPort}${path}`, 2); // warm-up both
+    await wrk(`http://127.0.0.1:${nginxHttp}${path}`, 2);
+    result.http = { nginx: await wrk(`http://127.0.0.1:${nginxHttp}${path}`), skiff: await wrk(`http://127.0.0.1:${ing.httpPort}${path}`) };
+    result.https = { nginx: await wrk(`https://127.0.0.1:${nginxHttps}${path}`), skiff: await wrk(`https://127.0.0.1:${ing.httpsPort}${path}`) };
+
+    // route changes under load
+    const every = (SECONDS * 1000) / (CHANGES + 1);
+    const churn = async (change: (i: number) => Promise<void> | void) => {
+      for (let i = 0; i < CHANGES; i++) {
+        await new Promise((r) => setTimeout(r, every));
+        await change(i);
+      }
+    };
+    const nginxPid = Number(readFileSync(join(proxyDir, 'nginx.pid'), 'utf8').trim());
+    const [nginxChurn] = await Promise.all([
+      wrk(`http://127.0.0.1:${nginxHttp}${path}`),
+      churn((i) => {
+        writeFileSync(join(proxyDir, 'nginx.conf'), nginxConf(proxyDir, nginxServer(`    location = /extra${i} { proxy_pass http://backend; }\n`)));
+        process.kill(nginxPid, 'SIGHUP');
+      }),
+    ]);
+    const [skiffChurn] = await Promise.all([
+      wrk(`http://127.0.0.1:${ing.httpPort}${path}`),
+      churn(async (i) => {
+        const cur = await client.get(R.ingresses, 'bench', 'default');
+        await client.update(R.ingresses, { ...ingressObj(i + 1), metadata: { ...cur.metadata } });
+      }),
+    ]);
+    result.routeChangesUnderLoad = { changes: CHANGES, nginx: nginxChurn, skiff: skiffChurn };
+    const ratio = (k: 'http' | 'https') => {
+      const r = result[k] as { nginx: WrkResult; skiff: WrkResult };
+      return { rpsRatio: Number((r.skiff.rps / r.nginx.rps).toFixed(2)), p99Ratio: Number((r.skiff.p99ms / r.nginx.p99ms).toFixed(2)) };
+    };
+    result.summary = { http: ratio('http'), https: ratio('https'), targets: { rpsRatio: '>= 0.5', p99Ratio: '<= 2' } };
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    await stopIngress?.();
+    for (const c of children) c.kill('SIGQUIT');
+    await new Promise((r) => setTimeout(r, 300));
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});
