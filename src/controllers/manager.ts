@@ -10,6 +10,14 @@ import { startGarbageCollector } from './garbagecollector/controller.js';
 import { startNamespaceController } from './namespace/controller.js';
 import { startJobController } from './job/controller.js';
 import { startCronJobController } from './cronjob/controller.js';
+import { startEndpointsController } from './endpoints/controller.js';
+import { startEndpointSliceController } from './endpointslice/controller.js';
+import { startServiceAccountController } from './serviceaccount/controller.js';
+import { startNodeIpamController } from './nodeipam/controller.js';
+import { startNodeLifecycleController } from './nodelifecycle/controller.js';
+import { startLbIpamController } from './lbipam/controller.js';
+import { startDisruptionController } from './disruption/controller.js';
+import { startVolumeController } from './volume/controller.js';
 
 const log = componentLogger('controller-manager');
 
@@ -34,6 +42,15 @@ export const CONTROLLERS: Record<string, Start> = {
   cronjob: (ctx, t) => startCronJobController(ctx, { resyncMs: t.cronResyncMs }),
   garbagecollector: plain(startGarbageCollector),
   namespace: (ctx, t) => startNamespaceController(ctx, { recheckMs: t.namespaceRecheckMs }),
+  // the other half of issue 4 (their folders, imported as they landed)
+  endpoints: plain(startEndpointsController),
+  endpointslice: plain(startEndpointSliceController),
+  serviceaccount: plain(startServiceAccountController),
+  nodeipam: plain(startNodeIpamController),
+  nodelifecycle: plain(startNodeLifecycleController),
+  lbipam: plain((ctx) => startLbIpamController(ctx)),
+  disruption: plain(startDisruptionController),
+  volume: plain((ctx) => startVolumeController(ctx)),
 };
 
 export async function startControllerManager(ctx: ControllerContext, opts: { controllers?: string[]; tuning?: WorkloadTuning } = {}): Promise<{ stop(): Promise<void> }> {

@@ -87,7 +87,7 @@ async function bind(client: ApiClient, pod: Pod, node: string): Promise<void> {
  * The fake kubelet: binds, then sets the status `fate(pod)` asks for; pods being deleted are removed
  * at once (grace period 0).
  */
-export function startFakeKubelet(client: ApiClient, pods: Informer<Pod & KubeObject>, nodes: string[], fate: (pod: Pod) => PodFate = () => 'run'): () => void {
+export function startFakeKubelet(client: ApiClient, pods: Informer<Pod & KubeObject>, nodes: string[], fate: (pod: Pod) => PodFate = () => 'run', opts: { bind?: boolean } = {}): () => void {
   let rr = 0;
   let stopped = false;
   const busy = new Set<string>();
@@ -99,6 +99,7 @@ export function startFakeKubelet(client: ApiClient, pods: Informer<Pod & KubeObj
       return;
     }
     if (!pod.spec?.nodeName) {
+      if (opts.bind === false) return;
       const affinityNode = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms?.[0]?.matchFields?.[0]?.values?.[0];
       await bind(client, pod, affinityNode ?? nodes[rr++ % nodes.length]);
       return;
