@@ -61,6 +61,9 @@ function qualifiedNameError(key: string): string | null {
 
 /** Kinds whose names must be DNS-1123 labels rather than subdomains. */
 const LABEL_NAMED = new Set(['Namespace', 'Service']);
+/** RBAC objects are named like path segments (`system:node`), as in Kubernetes' ValidateRBACName. */
+const PATH_SEGMENT_NAMED = new Set(['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']);
+const isPathSegmentName = (n: string) => n !== '.' && n !== '..' && !/[/%]/.test(n);
 
 function validateMeta(o: KubeObject, namespaced: boolean, e: Errs): void {
   const m = o.metadata;
@@ -71,7 +74,9 @@ function validateMeta(o: KubeObject, namespaced: boolean, e: Errs): void {
   const name = m.name;
   if (!name) e.required('metadata.name', 'Required value: name or generateName is required');
   else if (typeof name !== 'string') e.type('metadata.name', name, 'a string');
-  else if (LABEL_NAMED.has(o.kind ?? '') ? !isDns1123Label(name) : !isDns1123Subdomain(name))
+  else if (PATH_SEGMENT_NAMED.has(o.kind ?? '')) {
+    if (!isPathSegmentName(name)) e.invalid('metadata.name', name, 'may not be \'.\' or \'..\' and may not contain \'/\' or \'%\'');
+  } else if (LABEL_NAMED.has(o.kind ?? '') ? !isDns1123Label(name) : !isDns1123Subdomain(name))
     e.invalid(
       'metadata.name',
       name,
