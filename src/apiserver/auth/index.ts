@@ -14,6 +14,7 @@ import { snapshotFromObjects } from './convert.js';
 import { limitsPlugin, type LimitsOptions } from './limits.js';
 import { authorizeRbac, buildIndex, type RbacIndex } from './rbac.js';
 import { requestUser, reviewRoutes } from './reviews.js';
+import { requestAttributes } from './requestinfo.js';
 import { TokenSigner, issueServiceAccountToken, type IssueOptions } from './tokens.js';
 
 const log = componentLogger('auth');
@@ -42,7 +43,7 @@ export interface SecurityHooks extends ApiserverHooks {
   signer: TokenSigner;
   /** current RBAC index (for callers that evaluate several decisions) */
   rbac(): RbacIndex;
-  /** after the apiserver listens: writes the bootstrap roles and waits for the RBAC caches */
+  /** call once the apiserver listens: starts the RBAC informers, writes the bootstrap roles, waits for the caches (non-masters are denied until then) */
   start(): Promise<void>;
   stop(): Promise<void>;
   /** a ServiceAccount JWT (TokenRequest does the same over HTTP) */
@@ -91,7 +92,10 @@ export async function securityHooks(opts: SecurityOptions): Promise<SecurityHook
   const authenticator = new SkiffAuthenticator({ dataDir: opts.dataDir, signer, reader, issuer: opts.issuer, audiences: opts.audiences });
 
   const authorizer: Authorizer = {
-    async authorize(attrs: RequestAttributes) {
+    async authorize(given: RequestAttributes) {
+      // The apiserver only parses paths of kinds it serves; API paths of other groups (authorization.k8s.io
+      // reviews, TokenRequest...) arrive as non-resource requests. Parse them as Kubernetes does.
+      const attrs = !given.isResourceRequest && /^\/apis?\/.+\/.+/.test(given.path) ? requestAttributes(given.verb.toUpperCase(), given.path, given.user) : given;
       if (!attrs.user.groups.includes('system:masters') && !cache.synced()) {
         decisions.inc({ decision: 'not_synced' });
         return { allowed: false, reason: 'RBAC caches are not synced yet' };
@@ -105,7 +109,6 @@ export async function securityHooks(opts: SecurityOptions): Promise<SecurityHook
   const auditPath = opts.auditPath === false ? undefined : (opts.auditPath ?? join(opts.dataDir, 'audit.log'));
   const userOf = async (req: FastifyRequest) => requestUser(req, authenticator);
   const limits = limitsPlugin({ ...opts.limits, auditPath, userOf });
-  cache.start();
 
   return {
     authenticator,
@@ -116,6 +119,7 @@ export async function securityHooks(opts: SecurityOptions): Promise<SecurityHook
     plugins: [limits.plugin, reviewRoutes({ authenticator, index, signer, reader })],
     rbac: index,
     async start() {
+      cache.start();
       const r = await ensureBootstrapPolicy(opts.client);
       log.info({ created: r.created, updated: r.updated }, 'bootstrap RBAC policy ensured');
       await cache.waitSynced();

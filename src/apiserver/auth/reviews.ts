@@ -3,6 +3,7 @@ import type { KubeObject } from '../../api/object.js';
 import { R } from '../../api/registry.js';
 import type { RequestAttributes, UserInfo } from '../hooks.js';
 import { StatusError } from '../errors.js';
+import { decodeBody } from '../body.js';
 import { authorizeRbac, forbiddenMessage, rulesFor, type RbacIndex } from './rbac.js';
 import { requestAttributes } from './requestinfo.js';
 import type { ObjectReader, SkiffAuthenticator } from './authn.js';
@@ -31,8 +32,9 @@ function sendStatus(reply: FastifyReply, err: StatusError): FastifyReply {
   return reply.code(err.code).type('application/json').send(err.toStatus());
 }
 
+/** The apiserver hands raw Buffers to routes; decode them like its own handlers do (JSON, YAML, protobuf). */
 function bodyOf(req: FastifyRequest): Body {
-  const b = req.body as Body | undefined;
+  const b = (Buffer.isBuffer(req.body) ? decodeBody(req.body, req.headers['content-type']) : req.body) as Body | undefined;
   if (!b || typeof b !== 'object') throw new StatusError(400, 'BadRequest', 'request body must be a JSON object');
   return b;
 }
