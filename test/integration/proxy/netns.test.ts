@@ -3,7 +3,7 @@ import { R } from '../../../src/api/registry.js';
 import { FakeApiClient } from '../../../src/client/fake.js';
 import { makeService, makeSlice, type EpSpec } from '../../../src/proxy/fixtures.js';
 import { cleanupProxyRules, startProxy, type ProxyHandle } from '../../../src/proxy/index.js';
-import { Lab, NODE_IP, REMOTE_IP, GATEWAY, countByName } from './lab.js';
+import { Lab, NODE_IP, REMOTE_IP, GATEWAY, countByName } from '../../../src/proxy/lab.js';
 
 const NODE = 'node-a';
 const ep = (ip: string, extra: Partial<EpSpec> = {}): EpSpec => ({ ip, node: NODE, ...extra });

@@ -1,12 +1,86 @@
 import { execa, type ResultPromise } from 'execa';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
-import { createNetns, deleteNetns, uniqueName } from '../../../src/host/netns.js';
-import type { LocalHost } from '../../../src/host/host.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNetns, deleteNetns, uniqueName } from '../host/netns.js';
+import type { LocalHost } from '../host/host.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const SERVER = join(here, 'server.mjs');
-export const CLIENT = join(here, 'client.mjs');
+/** Test support for the proxy's netns integration tests and benchmarks (not used at runtime). */
+
+/** A pod's workload: answers TCP and UDP with "<name> <client address>" (client IP checks). */
+const SERVER_JS = `// A pod's workload: answers TCP and UDP with "<name> <client address>" (client IP checks).
+import net from 'node:net';
+import dgram from 'node:dgram';
+
+const [name, tcpPort, udpPort] = process.argv.slice(2);
+const tcp = net.createServer((s) => s.end(\`\${name} \${s.remoteAddress}\\n\`));
+const udp = dgram.createSocket('udp4');
+udp.on('message', (_m, r) => udp.send(\`\${name} \${r.address}\`, r.port, r.address));
+await new Promise((r) => tcp.listen(Number(tcpPort), '0.0.0.0', r));
+await new Promise((r) => udp.bind(Number(udpPort), '0.0.0.0', r));
+process.stdout.write('ready\\n');
+`;
+
+/**
+ * Probes a service from inside a netns and prints JSON: { replies: ["name src", ...], errors: { CODE: n } }.
+ *   node client.mjs tcp HOST PORT COUNT | node client.mjs udp HOST PORT COUNT SOURCE_PORT
+ */
+const CLIENT_JS = `// Probes a service from inside a netns and prints JSON: { replies: ["name src", ...], errors: { CODE: n } }.
+//   node client.mjs tcp HOST PORT COUNT
+//   node client.mjs udp HOST PORT COUNT SOURCE_PORT
+import net from 'node:net';
+import dgram from 'node:dgram';
+
+const [mode, host, portStr, countStr, sportStr] = process.argv.slice(2);
+const port = Number(portStr);
+const count = Number(countStr);
+const replies = [];
+const errors = {};
+const fail = (code) => (errors[code] = (errors[code] ?? 0) + 1);
+
+function tcpOnce() {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    let data = '';
+    s.setTimeout(2000, () => {
+      fail('TIMEOUT');
+      s.destroy();
+      resolve();
+    });
+    s.on('data', (d) => (data += d));
+    s.on('error', (e) => {
+      fail(e.code ?? 'ERROR');
+      resolve();
+    });
+    s.on('close', () => {
+      if (data) replies.push(data.trim());
+      resolve();
+    });
+  });
+}
+
+async function udpAll() {
+  const sock = dgram.createSocket('udp4');
+  await new Promise((r) => sock.bind(Number(sportStr), '0.0.0.0', r));
+  for (let i = 0; i < count; i++) {
+    const got = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 700);
+      sock.once('message', (m) => {
+        clearTimeout(timer);
+        resolve(String(m));
+      });
+      sock.send(\`probe \${i}\`, port, host);
+    });
+    if (got) replies.push(got);
+    else fail('NOREPLY');
+  }
+  sock.close();
+}
+
+if (mode === 'tcp') for (let i = 0; i < count; i++) await tcpOnce();
+else await udpAll();
+process.stdout.write(JSON.stringify({ replies, errors }) + '\\n');
+`;
 
 export const NODE_IP = '192.168.60.1';
 export const REMOTE_IP = '192.168.60.9';
@@ -22,6 +96,9 @@ export class Lab {
   readonly remote: string;
   readonly pods = new Map<string, { ns: string; ip: string; server?: ResultPromise }>();
   private readonly created: string[] = [];
+  private readonly dir = mkdtempSync(join(tmpdir(), 'skiff-proxy-lab-'));
+  private readonly server = join(this.dir, 'server.mjs');
+  private readonly client = join(this.dir, 'client.mjs');
   nodeHost!: LocalHost;
 
   constructor(tag: string) {
@@ -34,6 +111,8 @@ export class Lab {
   }
 
   async up(): Promise<void> {
+    writeFileSync(this.server, SERVER_JS);
+    writeFileSync(this.client, CLIENT_JS);
     this.nodeHost = await createNetns(this.node);
     this.created.push(this.node);
     await createNetns(this.remote);
@@ -80,7 +159,7 @@ export class Lab {
 
   async startServer(name: string): Promise<void> {
     const pod = this.pods.get(name)!;
-    const proc = execa('ip', ['netns', 'exec', pod.ns, process.execPath, SERVER, name, '8080', '5353'], { reject: false });
+    const proc = execa('ip', ['netns', 'exec', pod.ns, process.execPath, this.server, name, '8080', '5353'], { reject: false });
     pod.server = proc;
     await new Promise<void>((resolve, reject) => {
       proc.stdout?.on('data', (d: Buffer) => {
@@ -101,7 +180,7 @@ export class Lab {
   /** Runs client.mjs in `ns` (a pod name, 'node' or 'remote'). */
   async probe(from: string, args: (string | number)[]): Promise<{ replies: string[]; errors: Record<string, number> }> {
     const ns = from === 'node' ? this.node : from === 'remote' ? this.remote : this.pods.get(from)!.ns;
-    const res = await execa('ip', ['netns', 'exec', ns, process.execPath, CLIENT, ...args.map(String)]);
+    const res = await execa('ip', ['netns', 'exec', ns, process.execPath, this.client, ...args.map(String)]);
     return JSON.parse(res.stdout) as { replies: string[]; errors: Record<string, number> };
   }
 
@@ -115,6 +194,7 @@ export class Lab {
       await pod.server?.catch(() => undefined);
     }
     for (const ns of this.created.reverse()) await deleteNetns(ns);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
