@@ -41,6 +41,8 @@ interface Flight {
   extraHeaders?: Record<string, string>;
   timedOut?: 'connect' | 'read';
   proxyReq?: http.ClientRequest;
+  /** the request as forwarded (HTTP/1 view of HTTP/2 requests, rewritten URL, forwarding headers) */
+  view?: Req;
   logged?: boolean;
 }
 const FLIGHT = Symbol('skiff.ingress.flight');
@@ -175,8 +177,11 @@ export class RequestHandler {
     if (!backend || !ep) return sendStatus(res, flight.tried.size > 0 ? 502 : 503);
     flight.endpoint = ep;
     flight.tried.add(endpointId(ep));
-    const view = h1View(req);
-    if (flight.tried.size === 1) this.setForwardHeaders(view, flight, m);
+    let view = flight.view;
+    if (!view) {
+      view = flight.view = h1View(req);
+      this.setForwardHeaders(view, flight, m);
+    }
     const limit = m.route.config.bodySizeLimit;
     const chunked = limit > 0 && req.headers['content-length'] === undefined && !flight.retryable;
     const buffer = chunked ? req.pipe(bodyLimiter(limit)) : undefined;
