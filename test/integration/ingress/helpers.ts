@@ -6,6 +6,7 @@ import { WebSocketServer } from 'ws';
 import { FakeApiClient } from '../../../src/client/fake.js';
 import { R } from '../../../src/api/registry.js';
 import type { KubeObject } from '../../../src/api/object.js';
+import type { ApiClient } from '../../../src/client/types.js';
 import { startIngress, type IngressHandle, type IngressOptions } from '../../../src/ingress/index.js';
 import { makeSelfSignedCertificate, type PemPair } from '../../../src/ingress/tls.js';
 
@@ -57,7 +58,7 @@ export function ingressClass(name = 'skiff', isDefault = false): KubeObject {
 }
 
 /** Seeds a Service (port 80 named http) and its EndpointSlice pointing at the given backends. */
-export async function seedService(client: FakeApiClient, name: string, backends: { address: string; port: number; ready?: boolean; terminating?: boolean }[], ns = 'default'): Promise<void> {
+export async function seedService(client: ApiClient, name: string, backends: { address: string; port: number; ready?: boolean; terminating?: boolean }[], ns = 'default'): Promise<void> {
   const svc = { metadata: { name, namespace: ns }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] } };
   await upsert(client, R.services, svc);
   const ports = [...new Set(backends.map((b) => b.port))];
@@ -72,7 +73,7 @@ export async function seedService(client: FakeApiClient, name: string, backends:
   for (const s of slices) await upsert(client, R.endpointslices, s);
 }
 
-export async function upsert(client: FakeApiClient, ref: typeof R.services, obj: KubeObject): Promise<KubeObject> {
+export async function upsert(client: ApiClient, ref: typeof R.services, obj: KubeObject): Promise<KubeObject> {
   try {
     const cur = await client.get(ref, obj.metadata!.name!, obj.metadata!.namespace);
     return await client.update(ref, { ...obj, metadata: { ...cur.metadata, ...obj.metadata, resourceVersion: undefined } });
@@ -161,7 +162,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
-export async function startTestIngress(client: FakeApiClient, extra: Partial<IngressOptions> = {}): Promise<IngressHandle> {
+export async function startTestIngress(client: ApiClient, extra: Partial<IngressOptions> = {}): Promise<IngressHandle> {
   return startIngress({ client, httpPort: 0, httpsPort: 0, bindAddress: '127.0.0.1', workers: 1, accessLog: false, publishAddresses: ['127.0.0.1'], ...extra });
 }
 
