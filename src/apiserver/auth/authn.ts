@@ -124,7 +124,7 @@ export class SkiffAuthenticator implements Authenticator {
 
   private staticUser(token: string): UserInfo | undefined {
     const path = join(this.o.dataDir, TOKEN_FILE);
-    let mtime = 0;
+    let mtime: number;
     try {
       mtime = statSync(path).mtimeMs;
     } catch {

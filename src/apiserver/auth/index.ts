@@ -46,6 +46,8 @@ export interface SecurityHooks extends ApiserverHooks {
   /** call once the apiserver listens: starts the RBAC informers, writes the bootstrap roles, waits for the caches (non-masters are denied until then) */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** requests in flight and open watches (tests, debugging) */
+  limitsStats(): { mutating: number; readonly: number; watches: number };
   /** a ServiceAccount JWT (TokenRequest does the same over HTTP) */
   issueServiceAccountToken(o: IssueOptions): { token: string; expirationTimestamp?: string };
 }
@@ -118,6 +120,7 @@ export async function securityHooks(opts: SecurityOptions): Promise<SecurityHook
     admission: [escalationAdmission(index), nodeRestrictionAdmission()],
     plugins: [limits.plugin, reviewRoutes({ authenticator, index, signer, reader })],
     rbac: index,
+    limitsStats: limits.stats,
     async start() {
       cache.start();
       const r = await ensureBootstrapPolicy(opts.client);

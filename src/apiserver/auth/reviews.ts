@@ -146,7 +146,6 @@ export function reviewRoutes(deps: ReviewDeps) {
     for (const v of ['v1', 'v1beta1']) {
       route(`/apis/authentication.k8s.io/${v}/selfsubjectreviews`, async (req) => {
         const { user } = await guard(req, deps);
-        const body = bodyOf(req);
         return { code: 201, body: { kind: 'SelfSubjectReview', apiVersion: `authentication.k8s.io/${v}`, metadata: { creationTimestamp: null }, status: { userInfo: userInfoOut(user) } } };
       });
     }

@@ -179,6 +179,7 @@ t.test('flood: 429 with Retry-After beyond the in-flight cap, well-behaved clien
   const settled: Res[] = [];
   const flood = Array.from({ length: 20 }, () => s.call('GET', '/api/v1/namespaces/team/configmaps', creds).then((r) => (settled.push(r), r)));
   t.ok(await poll(async () => settled.length >= 16, 10_000), '16 requests answered while 4 are held');
+  t.equal(s.hooks.limitsStats().readonly, 4, 'four read-only requests in flight');
   t.equal(settled.length, 16, 'exactly the cap (4) is held');
   t.ok(settled.every((r) => r.status === 429), 'the overflow got 429');
   t.equal(settled[0].headers['retry-after'], '1');
@@ -189,6 +190,18 @@ t.test('flood: 429 with Retry-After beyond the in-flight cap, well-behaved clien
   const all = await Promise.all(flood);
   t.equal(all.filter((r) => r.status === 200).length, 4, 'held requests complete');
   t.equal((await s.call('GET', '/api/v1/namespaces/team/pods', creds)).status, 200, 'a well-behaved request is answered after the flood');
+
+  // open watches per client: 2 allowed, the third refused, another client unaffected
+  s.resetGate();
+  const w = [s.call('GET', '/api/v1/namespaces/team/configmaps?watch=true', creds), s.call('GET', '/api/v1/namespaces/team/configmaps?watch=true', creds)];
+  t.ok(await poll(async () => s.hooks.limitsStats().watches === 2), 'two watches open');
+  const third = await s.call('GET', '/api/v1/namespaces/team/configmaps?watch=true', creds);
+  t.equal(third.status, 429, 'third watch of one client refused');
+  t.match(JSON.parse(third.body).message, /too many open watches/);
+  const bobCert = await issueClientCert({ cert: s.pki.caCert, key: s.pki.caKey }, 'bob', ['system:masters']);
+  const bobWatch = s.call('GET', '/api/v1/namespaces/team/configmaps?watch=true', { cert: bobCert.cert, key: bobCert.key });
+  s.releaseGate();
+  t.same((await Promise.all([...w, bobWatch])).map((r) => r.status), [200, 200, 200], 'watches within the cap served, other clients unaffected');
 
   t.equal((await s.call('POST', '/api/v1/namespaces/team/configmaps', { ...creds, body: { metadata: { name: 'audited' }, data: { k: 'v' } } })).status, 201);
   const big = 'x'.repeat(4 * 1024 * 1024);
