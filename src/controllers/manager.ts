@@ -10,6 +10,8 @@ import { startGarbageCollector } from './garbagecollector/controller.js';
 import { startNamespaceController } from './namespace/controller.js';
 import { startJobController } from './job/controller.js';
 import { startCronJobController } from './cronjob/controller.js';
+import { startDaemonSetController } from './daemonset/controller.js';
+import { startStatefulSetController } from './statefulset/controller.js';
 import { startEndpointsController } from './endpoints/controller.js';
 import { startEndpointSliceController } from './endpointslice/controller.js';
 import { startServiceAccountController } from './serviceaccount/controller.js';
@@ -38,6 +40,8 @@ const plain = (fn: ControllerStart): Start => (ctx) => fn(ctx);
 export const CONTROLLERS: Record<string, Start> = {
   replicaset: plain(startReplicaSetController),
   deployment: plain(startDeploymentController),
+  statefulset: plain(startStatefulSetController),
+  daemonset: plain(startDaemonSetController),
   job: (ctx, t) => startJobController(ctx, t.jobBackoffBaseMs !== undefined ? { backoffBaseMs: t.jobBackoffBaseMs } : {}),
   cronjob: (ctx, t) => startCronJobController(ctx, { resyncMs: t.cronResyncMs }),
   garbagecollector: plain(startGarbageCollector),
