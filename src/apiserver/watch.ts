@@ -122,5 +122,4 @@ export async function serveWatch(req: FastifyRequest, reply: FastifyReply, w: Wa
   }
   if (failed) finish(failed);
   raw.on('close', () => finish());
-  req.raw.on('close', () => finish());
 }

@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import os from 'node:os';
+import { Command, Option } from 'commander';
+import { detectNodeIP, startAgent, startServer, type ClusterOptions } from './cluster.js';
+import { RestClient } from '../client/rest.js';
+import { Progress } from './progress.js';
+
+const program = new Command();
+program.name('skiff').description('A Kubernetes-compatible control plane and networking dataplane').version('0.1.0');
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'state directory (store, certificates, kubeconfig)', '/var/lib/skiff')
+    .option('--store <spec>', 'sqlite (default, DIR/store.db) or etcd://host:port[,host:port...]')
+    .option('--bind-address <ip>', 'apiserver listen address', '0.0.0.0')
+    .option('--port <n>', 'apiserver port', (v) => Number(v), 6443)
+    .option('--node-name <name>', 'this node', os.hostname().toLowerCase())
+    .option('--node-ip <ip>', 'this node\'s address (default: first non-loopback IPv4)')
+    .option('--service-cidr <cidr>', 'Service ClusterIP range', '10.96.0.0/12')
+    .option('--pod-cidr <cidr>', 'pod range (a /24 per node)', '10.244.0.0/16')
+    .option('--cluster-domain <d>', 'cluster DNS domain', 'cluster.local')
+    .option('--lb-pool <ranges>', 'LoadBalancer address pool (CIDRs or a-b ranges, comma-separated)')
+    .option('--netns <name>', 'run the node\'s networking in this network namespace (labs, tests)')
+    .addOption(new Option('--runtime <rt>', 'container runtime').choices(['docker', 'netns']).default('docker'))
+    .option('--http-port <n>', 'ingress HTTP port', (v) => Number(v), 80)
+    .option('--https-port <n>', 'ingress HTTPS port', (v) => Number(v), 443)
+    .option('--dns-port <n>', 'cluster DNS port on the node address', (v) => Number(v), 53)
+    .option('--no-dns', 'do not run cluster DNS')
+    .option('--no-ingress', 'do not run the ingress controller');
+}
+
+type Flags = Record<string, unknown>;
+
+function toOptions(f: Flags, agent: boolean, progress?: Progress): ClusterOptions {
+  return {
+    dataDir: String(f.dataDir),
+    store: f.store as string | undefined,
+    bindAddress: String(f.bindAddress),
+    port: Number(f.port),
+    nodeName: String(f.nodeName),
+    nodeIP: (f.nodeIp as string | undefined) ?? detectNodeIP(),
+    serviceCIDR: String(f.serviceCidr),
+    podCIDR: String(f.podCidr),
+    clusterDomain: String(f.clusterDomain),
+    lbPool: f.lbPool ? String(f.lbPool).split(',') : undefined,
+    netns: (f.netns as string | undefined) ?? null,
+    runtime: f.runtime as 'docker' | 'netns',
+    agent,
+    dns: f.dns !== false,
+    ingress: f.ingress !== false,
+    httpPort: Number(f.httpPort),
+    httpsPort: Number(f.httpsPort),
+    dnsPort: Number(f.dnsPort),
+    onStep: progress ? (s, done) => (done ? progress.done(s) : progress.start(s)) : undefined,
+  };
+}
+
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      process.stderr.write(`\n${sig}: stopping skiff...\n`);
+      void stop().finally(() => process.exit(0));
+    });
+  }
+}
+
+common(program.command('up'))
+  .description('run a whole single-node cluster on this host: control plane and node agent in one process')
+  .option('--no-agent', 'control plane only')
+  .action(async (f: Flags) => {
+    const progress = new Progress();
+    const o = toOptions(f, f.agent !== false, progress);
+    try {
+      const server = await startServer(o);
+      const agent = o.agent ? await startAgent({ ...o, client: server.client, pki: server.pki }) : undefined;
+      progress.finish();
+      process.stderr.write(
+        `\nskiff is up. Kubeconfig: ${server.kubeconfig}\n  export KUBECONFIG=${server.kubeconfig}\n  kubectl get nodes\n` +
+          `  kubectl apply -f examples/   # a web app with a Service, Ingress and NetworkPolicy\n`,
+      );
+      onSignals(async () => {
+        await agent?.stop();
+        await server.stop();
+      });
+    } catch (err) {
+      progress.fail(err);
+      process.exit(1);
+    }
+  });
+
+common(program.command('server'))
+  .description('run the control plane (apiserver, controllers, scheduler, DNS, ingress)')
+  .action(async (f: Flags) => {
+    const progress = new Progress();
+    const o = toOptions(f, false, progress);
+    try {
+      const server = await startServer(o);
+      progress.finish();
+      process.stderr.write(`\nskiff server is up at ${server.url}. Kubeconfig: ${server.kubeconfig}\n`);
+      onSignals(() => server.stop());
+    } catch (err) {
+      progress.fail(err);
+      process.exit(1);
+    }
+  });
+
+common(program.command('agent'))
+  .description('run a node agent (kubelet, proxy, netpol) against a server')
+  .requiredOption('--server <url>', 'apiserver URL')
+  .requiredOption('--token <token>', 'bootstrap/node bearer token')
+  .option('--ca-file <file>', 'cluster CA certificate (PEM)')
+  .action(async (f: Flags) => {
+    const progress = new Progress();
+    const o = toOptions(f, true, progress);
+    const { readFileSync } = await import('node:fs');
+    const client = new RestClient({ server: String(f.server), token: String(f.token), ca: f.caFile ? readFileSync(String(f.caFile)) : undefined, insecureSkipTLSVerify: !f.caFile, userAgent: 'skiff-agent' });
+    try {
+      const agent = await startAgent({ ...o, client });
+      progress.finish();
+      onSignals(() => agent.stop());
+    } catch (err) {
+      progress.fail(err);
+      process.exit(1);
+    }
+  });
+
+const policy = program.command('policy').description('NetworkPolicy tools');
+policy
+  .command('test')
+  .description('run NetworkPolicy scenario suites in network namespaces (the policy lab)')
+  .allowUnknownOption(true)
+  .argument('[args...]')
+  .action(async (args: string[]) => {
+    const { runPolicyTest } = await import('../netpol/lab/cli.js');
+    process.exitCode = await runPolicyTest(args);
+  });
+policy
+  .command('explain')
+  .description('explain whether a connection between two pods is allowed, and why')
+  .allowUnknownOption(true)
+  .argument('[args...]')
+  .action(async (args: string[]) => {
+    const { runPolicyExplain } = await import('../netpol/lab/cli.js');
+    process.exitCode = await runPolicyExplain(args);
+  });
+
+program
+  .command('backup')
+  .description('consistent snapshot of the store while the cluster runs')
+  .argument('<file>')
+  .option('--data-dir <dir>', 'state directory', '/var/lib/skiff')
+  .option('--store <spec>', 'sqlite (default) or etcd://...')
+  .action(async (file: string, f: Flags) => {
+    const { openStore } = await import('./cluster.js');
+    const store = openStore(f.store as string | undefined, String(f.dataDir));
+    await store.backup!(file);
+    await store.close();
+    process.stderr.write(`backup written to ${file}\n`);
+  });
+
+program
+  .command('restore')
+  .description('restore a backup into a fresh data directory')
+  .argument('<file>')
+  .requiredOption('--data-dir <dir>', 'new state directory')
+  .action(async (file: string, f: Flags) => {
+    const { mkdirSync, copyFileSync, existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const dir = String(f.dataDir);
+    const target = join(dir, 'store.db');
+    if (existsSync(target)) throw new Error(`${target} exists: restore into a fresh data dir`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    copyFileSync(file, target);
+    process.stderr.write(`restored ${file} into ${dir}; copy the old data dir's pki/ and encryption.json too, then: skiff up --data-dir ${dir}\n`);
+  });
+
+program.parseAsync(process.argv).catch((err) => {
+  process.stderr.write(`skiff: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
