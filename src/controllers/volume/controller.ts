@@ -4,7 +4,7 @@ import { R } from '../../api/registry.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
-import { isConflict, isNotFound } from '../../scheduler/apierr.js';
+import { apiErrorStatus, isConflict, isNotFound } from '../../scheduler/apierr.js';
 import { runWhenSynced } from '../endpointslice/run.js';
 import { HostPathProvisioner, type VolumeProvisioner } from './provisioner.js';
 import {
@@ -90,7 +90,8 @@ export function startVolumeController(ctx: ControllerContext, provisioner: Volum
     await setVolumePhase(pv, 'Bound');
     if (pvc.spec?.volumeName !== pv.metadata!.name) {
       const annotations = { ...(pvc.metadata?.annotations ?? {}), [ANN_BIND_COMPLETED]: 'yes', [ANN_BOUND_BY_CONTROLLER]: 'yes' };
-      pvc = await ctx.client.update(R.persistentvolumeclaims, { ...pvc, metadata: { ...pvc.metadata, annotations }, spec: { ...pvc.spec, volumeName: pv.metadata!.name } });
+      const stored = pvcs.get(objectKey(pvc)) ?? pvc; // not the copy with an effective default class
+      pvc = await ctx.client.update(R.persistentvolumeclaims, { ...stored, metadata: { ...stored.metadata, annotations }, spec: { ...stored.spec, volumeName: pv.metadata!.name } });
     }
     await setClaimStatus(pvc, pv, 'Bound');
     ops.inc({ op: 'bind' });
@@ -98,13 +99,24 @@ export function startVolumeController(ctx: ControllerContext, provisioner: Volum
   };
 
   const syncClaim = async (key: string) => {
-    const pvc = pvcs.get(key);
-    if (!pvc || pvc.metadata?.deletionTimestamp) return;
-    if (pvc.spec?.storageClassName === undefined) {
+    const cached = pvcs.get(key);
+    if (!cached || cached.metadata?.deletionTimestamp) return;
+    let pvc = cached;
+    if (pvc.spec?.storageClassName === undefined || pvc.spec.storageClassName === null) {
       const def = findDefaultClass(classes.list());
       if (def) {
-        await ctx.client.patch(R.persistentvolumeclaims, pvc.metadata!.name!, { spec: { storageClassName: def.metadata!.name } }, { namespace: pvc.metadata!.namespace, type: 'merge' });
-        return;
+        // retroactive default class (Kubernetes 1.28+); where the apiserver refuses the write, use it anyway
+        const written = await ctx.client
+          .patch(R.persistentvolumeclaims, pvc.metadata!.name!, { spec: { storageClassName: def.metadata!.name } }, { namespace: pvc.metadata!.namespace, type: 'merge' })
+          .then(
+            () => true,
+            (err) => {
+              if (apiErrorStatus(err) !== 422) throw err;
+              return false;
+            },
+          );
+        if (written) return;
+        pvc = { ...pvc, spec: { ...pvc.spec, storageClassName: def.metadata!.name } } as PvcObj;
       }
     }
     if (pvc.spec?.volumeName) {
@@ -117,6 +129,7 @@ export function startVolumeController(ctx: ControllerContext, provisioner: Volum
         return;
       }
       const ref = pv.spec?.claimRef;
+      if (ref?.uid === pvc.metadata?.uid && pvc.status?.phase === 'Bound' && pv.status?.phase === 'Bound') return; // done
       if (!ref?.uid || ref.uid === pvc.metadata?.uid) return bind(pvc, pv);
       recorder.event(pvc, 'Warning', 'FailedBinding', `volume "${pv.metadata!.name}" already bound to a different claim`);
       return setClaimStatus(pvc, undefined, 'Pending');
