@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DnsServer } from './server.js';
+import { DnsServer, packetKey } from './server.js';
 import { ClusterZone, type ZoneConfig } from './records.js';
 import { buildSnapshot, emptySnapshot } from './model.js';
 import { encodeQuery, FLAG, nameFromString, parseMessage, RCODE, T } from './wire.js';
@@ -66,4 +66,28 @@ t.test('fuzz: mangled queries always get a parseable answer or are dropped', asy
   }
   t.ok(answered > 0, `${answered} answers, all parseable`);
   t.equal(oversize, 0, 'every UDP answer within the advertised size');
+});
+
+t.test('packet cache key: EDNS options ignored, size and transport kept, odd packets never cached', async (t) => {
+  const q = (udpSize?: number) => encodeQuery(1, { name: web, type: T.A, class: 1 }, { udpSize });
+  const withCookie = (udpSize: number, cookie: number) => {
+    const b = q(udpSize);
+    const opt = Buffer.from([0, 10, 0, 8, 0, 0, 0, 0, 0, 0, 0, cookie]); // COOKIE option, 8-byte client cookie
+    const out = Buffer.concat([b, opt]);
+    out.writeUInt16BE(opt.length, b.length - 2);
+    return out;
+  };
+  t.equal(packetKey(withCookie(1232, 1), 'u'), packetKey(withCookie(1232, 2), 'u'), 'client cookies do not split the cache');
+  t.not(packetKey(q(1232), 'u'), packetKey(q(4096), 'u'), 'UDP size is part of the key');
+  t.not(packetKey(q(), 'u'), packetKey(q(), 't'), 'transport is part of the key');
+  t.not(packetKey(q(), 'u'), packetKey(encodeQuery(1, { name: nameFromString('WEB.default.svc.cluster.local'), type: T.A, class: 1 }), 'u'), 'case is part of the key');
+  const ptr = Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]);
+  t.equal(packetKey(ptr, 'u'), undefined, 'compressed question: no fast path');
+  const trailing = Buffer.concat([q(), Buffer.from([1, 2, 3])]);
+  t.equal(packetKey(trailing, 'u'), undefined, 'trailing bytes: no fast path');
+  const s = new DnsServer({ zone: zone() });
+  t.teardown(() => s.close());
+  const a = parseMessage((await s.handle(withCookie(1232, 1), false))!);
+  const b = parseMessage((await s.handle(withCookie(1232, 2), false))!);
+  t.same(b.answer, a.answer, 'same answer for both cookies');
 });

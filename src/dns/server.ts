@@ -33,6 +33,27 @@ type Bucket = { tokens: number; last: number };
 
 const MAX_CHASE = 8;
 
+/**
+ * Packet-cache key: transport, the header counts and the question bytes, plus the EDNS UDP size
+ * (EDNS options such as cookies are left out). Undefined for anything but a plain uncompressed
+ * query (QR=0, opcode 0, one question, no answer/authority, at most an OPT).
+ */
+export function packetKey(buf: Buffer, transport: 'u' | 't'): string | undefined {
+  if (buf.length < 17 || buf[2] & 0xf8 || buf[4] !== 0 || buf[5] !== 1 || buf[6] | buf[7] | buf[8] | buf[9] | buf[10]) return undefined;
+  let p = 12;
+  while (p < buf.length && buf[p] !== 0) {
+    if (buf[p] > 63) return undefined;
+    p += buf[p] + 1;
+  }
+  const qend = p + 5;
+  if (qend > buf.length) return undefined;
+  const head = transport + buf.toString('latin1', 4, qend);
+  if (buf[11] === 0) return qend === buf.length ? head : undefined;
+  // OPT: root name (1), type (2), UDP size (2), ext-rcode/version/flags (4), rdlen (2)
+  if (buf[11] !== 1 || qend + 11 > buf.length || buf[qend] !== 0 || buf.readUInt16BE(qend + 1) !== 41) return undefined;
+  return `${head}:${buf.readUInt16BE(qend + 3)}:${buf[qend + 6]}`;
+}
+
 export class DnsServer {
   private zone: ClusterZone;
   private packetCache = new Map<string, CacheEntry>();
@@ -133,6 +154,7 @@ export class DnsServer {
   }
 
   private onUdp(sock: dgram.Socket, buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (rinfo.port === 0) return; // cannot be answered; send() would throw
     if (!this.allow(rinfo.address)) {
       this.stats.rateLimited();
       return;
@@ -178,8 +200,8 @@ export class DnsServer {
 
   /** The cached answer for this exact question (+EDNS) with the query's ID and RD bit, if any. */
   private fromPacketCache(buf: Buffer, transport: 'u' | 't'): Buffer | undefined {
-    if (buf.length < 17 || buf[2] & 0xf8 || buf[4] !== 0 || buf[5] !== 1) return undefined; // QR=0, opcode 0, qdcount 1
-    const e = this.packetCache.get(transport + buf.toString('latin1', 4));
+    const key = packetKey(buf, transport);
+    const e = key === undefined ? undefined : this.packetCache.get(key);
     if (!e) return undefined;
     const start = process.hrtime.bigint();
     if (e.expires && e.expires < Date.now()) return undefined;
@@ -204,14 +226,18 @@ export class DnsServer {
     }
     const q = parsed.query;
     const limit = tcp ? 65535 : Math.min(4096, Math.max(512, q.edns?.udpSize ?? 512));
-    const { out, rcode, cacheable } = await this.answer(q, limit);
+    const { out, rcode, cacheable } = await this.answer(q, limit).catch(() => ({
+      out: encodeMessage({ id: q.id, flags: FLAG.QR | (q.rd ? FLAG.RD : 0), rcode: RCODE.SERVFAIL, question: q.question, answer: [], authority: [], additional: [], limit: 512 }).buf,
+      rcode: RCODE.SERVFAIL as number,
+      cacheable: undefined,
+    }));
     this.stats.answered(q.question.type, rcode, start, false);
-    if (cacheable !== undefined) {
+    const key = cacheable === undefined ? undefined : packetKey(buf, tcp ? 't' : 'u');
+    if (key !== undefined) {
       if (this.packetCache.size >= (this.opts.packetCacheSize ?? 100_000)) this.packetCache = new Map();
-      const key = (tcp ? 't' : 'u') + buf.toString('latin1', 4);
       const stored = Buffer.from(out);
       stored[2] &= ~0x01; // RD is patched in per query
-      this.packetCache.set(key, { buf: stored, expires: cacheable, rcode, qtype: q.question.type });
+      this.packetCache.set(key, { buf: stored, expires: cacheable!, rcode, qtype: q.question.type });
     }
     return out;
   }
