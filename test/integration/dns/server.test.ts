@@ -133,7 +133,10 @@ t.test('cluster DNS over dig', async (t) => {
     const before = upstream.asked.filter((a) => a.startsWith('example.com|')).length;
     t.ok(before >= 1, 'example.com was asked upstream');
     t.equal(r1.status, 'NOERROR');
-    t.same(r1.answer, ['example.com. 30 A 192.0.2.1'], 'TTL 60 capped to 30 by the cache');
+    t.equal(r1.answer.length, 1);
+    const [, ttl, , addr] = r1.answer[0].split(' ');
+    t.equal(addr, '192.0.2.1');
+    t.ok(Number(ttl) >= 1 && Number(ttl) <= 30, `upstream TTL 60 capped to <= 30 by the cache (${ttl})`);
     t.ok(r1.flags.includes('ra'), 'upstream flags relayed');
     const r2 = await q('EXAMPLE.com.', 'A');
     t.same(r2.answer.map((l) => l.split(' ')[3]), ['192.0.2.1']);
