@@ -73,7 +73,7 @@ export class Proxier extends EventEmitter {
   private lastSuccess = 0;
   private pendingSince = 0;
   private failures = 0;
-  private lbKey = '';
+  private lbKey?: string;
   private healthKey = '';
   private readonly metrics = proxyMetrics();
 
@@ -158,6 +158,7 @@ export class Proxier extends EventEmitter {
   private refreshService(svcKey: string): string[] {
     const before = this.portsBySvc.get(svcKey) ?? [];
     for (const k of before) this.rendered.delete(k);
+    this.sortedKeys = undefined;
     const svc = this.o.services.get(svcKey) as Service | undefined;
     const sps = svc ? servicePortsOf(svc) : [];
     const eps = endpointsOf(sps, this.o.slices.byIndex('service', svcKey) as unknown as EndpointSlice[]);
@@ -170,6 +171,14 @@ export class Proxier extends EventEmitter {
     else this.portsBySvc.delete(svcKey);
     this.pendingPorts.set(svcKey, { sps, eps });
     return [...new Set([...before, ...now])];
+  }
+
+  private sortedKeys?: string[];
+
+  /** Port keys in render order, re-sorted only when the set of ports changed. */
+  private sortedPortKeys(): string[] {
+    this.sortedKeys ??= [...this.rendered.keys()].sort();
+    return this.sortedKeys;
   }
 
   /** One sync: render what changed, restore it, then conntrack, LB addresses and health ports. */
@@ -187,7 +196,7 @@ export class Proxier extends EventEmitter {
     }
     const touchedPorts = [...work].flatMap((k) => this.refreshService(k));
     const next = assembleRuleset(
-      [...this.rendered.keys()].sort().map((k) => this.rendered.get(k)!),
+      this.sortedPortKeys().map((k) => this.rendered.get(k)!),
       this.o.ctx,
     );
     try {
@@ -247,9 +256,13 @@ export class Proxier extends EventEmitter {
     const fresh = new Map<string, PortState>();
     for (const { sps, eps } of this.pendingPorts.values()) for (const sp of sps) fresh.set(sp.key, { sp, endpoints: eps.get(sp.key) ?? [] });
     this.pendingPorts.clear();
+    let lbTouched = false;
+    let hcTouched = false;
     for (const k of touchedPorts) {
       const prev = this.ports.get(k);
       const now = fresh.get(k);
+      lbTouched ||= (prev?.sp.loadBalancerIPs.length ?? 0) > 0 || (now?.sp.loadBalancerIPs.length ?? 0) > 0;
+      hcTouched ||= prev?.sp.healthCheckNodePort !== undefined || now?.sp.healthCheckNodePort !== undefined;
       if (this.o.conntrack !== false) cleanup.push(...planConntrackCleanup(prev as UdpPortState | undefined, now));
       if (now) this.ports.set(k, now);
       else this.ports.delete(k);
@@ -258,8 +271,8 @@ export class Proxier extends EventEmitter {
       const failed = await applyConntrackCleanup(this.o.host, cleanup);
       if (failed > 0) log.warn({ failed, total: cleanup.length }, 'some conntrack deletions failed');
     }
-    await this.syncLoadBalancerAddresses();
-    await this.syncHealthServers();
+    if (lbTouched || this.lbKey === undefined) await this.syncLoadBalancerAddresses();
+    if (hcTouched) await this.syncHealthServers();
   }
 
   private async syncLoadBalancerAddresses(): Promise<void> {

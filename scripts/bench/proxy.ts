@@ -1,0 +1,210 @@
+// Bench: skiff's proxy rule layout vs a kube-proxy-shaped one, with real iptables-restore in a
+// throwaway netns, on both backends. Prints JSON. Run as root: scripts/bench/proxy [--full-peer]
+//   full sync and one-Service change at 1,000 / 5,000 / 10,000 Services x 10 endpoints;
+//   render time; EndpointSlice change -> rules in the kernel (p50/p99) through the real Proxier.
+// The kube-proxy-shaped peer on nft takes minutes above 1,000 Services (issue: 149 s at 5,000,
+// > 12 min at 10,000), so it only runs there with --full-peer.
+import { cpus, loadavg, release } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { R } from '../../src/api/registry.js';
+import { FakeApiClient } from '../../src/client/fake.js';
+import { createNetns, deleteNetns, uniqueName } from '../../src/host/netns.js';
+import type { IptablesBackend } from '../../src/host/iptables.js';
+import type { LocalHost } from '../../src/host/host.js';
+import { hash16 } from '../../src/proxy/chains.js';
+import { makeService, makeSlice } from '../../src/proxy/fixtures.js';
+import { startProxy, type SyncReport } from '../../src/proxy/index.js';
+import type { EndpointInfo, ProxySnapshot, ServicePortInfo } from '../../src/proxy/model.js';
+import { assembleRuleset, renderRestore, renderServicePort, type RenderContext, type ServiceRules } from '../../src/proxy/render.js';
+
+const SIZES = (process.env.PROXY_BENCH_SIZES ?? '1000,5000,10000').split(',').map(Number);
+const LATENCY_SERVICES = Number(process.env.PROXY_BENCH_LATENCY_SERVICES ?? 10000);
+const EPS = 10;
+const fullPeer = process.argv.includes('--full-peer');
+const ctx: RenderContext = { nodeName: 'bench-node', clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12' };
+
+const svcIP = (i: number) => `10.${96 + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}`;
+const epIP = (i: number, j: number) => {
+  const n = i * EPS + j + 1;
+  return `10.${128 + (n >>> 16)}.${(n >>> 8) & 255}.${n & 255}`;
+};
+
+function snapshot(n: number): ProxySnapshot {
+  const snap: ProxySnapshot = { services: new Map(), endpoints: new Map() };
+  for (let i = 0; i < n; i++) {
+    const key = `ns${i % 50}/svc${i}:http/TCP`;
+    const sp: ServicePortInfo = {
+      key, namespace: `ns${i % 50}`, name: `svc${i}`, portName: 'http', protocol: 'TCP', port: 80, clusterIP: svcIP(i),
+      externalIPs: [], loadBalancerIPs: [], loadBalancerSourceRanges: [], affinitySeconds: 0, externalPolicyLocal: false, internalPolicyLocal: false,
+    };
+    snap.services.set(key, sp);
+    snap.endpoints.set(key, Array.from({ length: EPS }, (_, j): EndpointInfo => ({ ip: epIP(i, j), port: 8080, ready: true, serving: true, terminating: false, nodeName: `node${j % 3}` })));
+  }
+  return snap;
+}
+
+/** The peer: kube-proxy's iptables layout (chain per service port AND per endpoint), SKIFF-KP- names. */
+function renderKubeProxyShape(snap: ProxySnapshot, only?: string): string {
+  const nat: string[] = [];
+  const chains: string[] = [':SKIFF-KP-SERVICES - [0:0]', ':SKIFF-KP-MARK-MASQ - [0:0]'];
+  const services: string[] = [];
+  for (const [key, sp] of snap.services) {
+    const svc = `SKIFF-KP-SVC-${hash16(key)}`.slice(0, 28);
+    const cmt = `-m comment --comment "${sp.namespace}/${sp.name}:${sp.portName}`;
+    services.push(`-A SKIFF-KP-SERVICES ${cmt} cluster IP" -d ${sp.clusterIP}/32 -p tcp -m tcp --dport 80 -j ${svc}`);
+    if (only && key !== only) continue;
+    const eps = snap.endpoints.get(key) ?? [];
+    chains.push(`:${svc} - [0:0]`);
+    nat.push(`-A ${svc} ${cmt} cluster IP" ! -s 10.244.0.0/16 -d ${sp.clusterIP}/32 -p tcp -m tcp --dport 80 -j SKIFF-KP-MARK-MASQ`);
+    eps.forEach((ep, i) => {
+      const sep = `SKIFF-KP-SEP-${hash16(`${key}>${ep.ip}`)}`.slice(0, 28);
+      chains.push(`:${sep} - [0:0]`);
+      const left = eps.length - i;
+      const stat = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
+      nat.push(`-A ${svc} ${cmt} -> ${ep.ip}:8080"${stat} -j ${sep}`);
+      nat.push(`-A ${sep} ${cmt}" -s ${ep.ip}/32 -j SKIFF-KP-MARK-MASQ`);
+      nat.push(`-A ${sep} ${cmt}" -m tcp -p tcp -j DNAT --to-destination ${ep.ip}:8080`);
+    });
+  }
+  return ['*nat', ...chains, '-A SKIFF-KP-MARK-MASQ -j MARK --or-mark 0x4000', ...services, ...nat, 'COMMIT', ''].join('\n');
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await fn();
+  return [r, round(performance.now() - t0)];
+}
+
+/** One real restore: wall time and the restore process's CPU time (user+sys; robust to a loaded box). */
+async function restoreTimed(host: LocalHost, backend: IptablesBackend, text: string): Promise<{ wallMs: number; cpuMs: number }> {
+  const t0 = performance.now();
+  const res = await host.exec('/usr/bin/time', ['-f', 'CPU %U %S', `iptables-${backend}-restore`, '-w', '5', '--noflush'], { input: text, timeoutMs: 60 * 60_000 });
+  const wallMs = round(performance.now() - t0);
+  const m = /CPU ([\d.]+) ([\d.]+)\s*$/.exec(res.stderr);
+  return { wallMs, cpuMs: m ? round((Number(m[1]) + Number(m[2])) * 1000) : -1 };
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
+
+/** CPU time (ms) of a synchronous in-process step. */
+function cpuOf<T>(fn: () => T): [T, number, number] {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = fn();
+  const c = process.cpuUsage(c0);
+  return [r, round(performance.now() - t0), round((c.user + c.system) / 1000)];
+}
+
+async function withNetns<T>(fn: (host: LocalHost) => Promise<T>): Promise<T> {
+  const name = uniqueName('sk-pxbench');
+  const host = await createNetns(name);
+  try {
+    return await fn(host);
+  } finally {
+    await deleteNetns(name);
+  }
+}
+
+/** skiff: render, full restore, then one Service's endpoints change (partial restore). */
+async function benchSkiff(backend: IptablesBackend, n: number) {
+  const snap = snapshot(n);
+  const keys = [...snap.services.keys()].sort();
+  const perSvc = new Map<string, ServiceRules>();
+  const [doc, renderWallMs, renderCpuMs] = cpuOf(() => {
+    for (const k of keys) perSvc.set(k, renderServicePort(snap.services.get(k)!, snap.endpoints.get(k)!, ctx));
+    const rs = assembleRuleset(keys.map((k) => perSvc.get(k)!), ctx);
+    return { rs, ...renderRestore(rs, null) };
+  });
+  return withNetns(async (host) => {
+    const full = await restoreTimed(host, backend, doc.text);
+    const changed = keys[Math.floor(n / 2)];
+    const eps = [...snap.endpoints.get(changed)!];
+    eps[0] = { ...eps[0], ip: '10.250.0.1' };
+    const [partial, partialRenderWallMs, partialRenderCpuMs] = cpuOf(() => {
+      perSvc.set(changed, renderServicePort(snap.services.get(changed)!, eps, ctx));
+      const next = assembleRuleset(keys.map((k) => perSvc.get(k)!), ctx);
+      return renderRestore(next, doc.rs);
+    });
+    const one = await restoreTimed(host, backend, partial.text);
+    return {
+      render: { wallMs: renderWallMs, cpuMs: renderCpuMs },
+      fullSync: full,
+      chains: doc.chains,
+      rules: doc.rules,
+      oneService: { render: { wallMs: partialRenderWallMs, cpuMs: partialRenderCpuMs }, restore: one, chainsWritten: partial.chains },
+    };
+  });
+}
+
+async function benchPeer(backend: IptablesBackend, n: number) {
+  if (backend === 'nft' && n > 1000 && !fullPeer) return { skipped: 'kube-proxy shape on nft above 1,000 Services takes minutes; run with --full-peer' };
+  const snap = snapshot(n);
+  const text = renderKubeProxyShape(snap);
+  return withNetns(async (host) => {
+    const fullSync = await restoreTimed(host, backend, text);
+    const changed = [...snap.services.keys()][Math.floor(n / 2)];
+    const eps = [...snap.endpoints.get(changed)!];
+    eps[0] = { ...eps[0], ip: '10.250.0.1' };
+    snap.endpoints.set(changed, eps);
+    const oneService = await restoreTimed(host, backend, renderKubeProxyShape(snap, changed));
+    return { fullSync, oneService };
+  });
+}
+
+/** EndpointSlice change -> rules in the kernel, through startProxy + FakeApiClient + real iptables. */
+async function benchLatency(backend: IptablesBackend, n: number, samples: number) {
+  const client = new FakeApiClient();
+  client.seed(R.nodes, { metadata: { name: 'bench-node' } });
+  for (let i = 0; i < n; i++) {
+    client.seed(R.services, makeService({ ns: `ns${i % 50}`, name: `svc${i}`, clusterIP: svcIP(i), ports: [{ name: 'http', port: 80 }] }));
+    client.seed(R.endpointslices, makeSlice({ ns: `ns${i % 50}`, service: `svc${i}`, ports: [{ name: 'http', port: 8080 }], endpoints: Array.from({ length: EPS }, (_, j) => ({ ip: epIP(i, j), node: `node${j % 3}` })) }));
+  }
+  return withNetns(async (host) => {
+    const reports: SyncReport[] = [];
+    const [proxy, startMs] = await timed(async () => {
+      const p = await startProxy({ client, host, nodeName: 'bench-node', backend, minSyncIntervalMs: 10, healthCheckBindAddress: null, lbDevice: null });
+      p.proxier.on('synced', (r: SyncReport) => reports.push(r));
+      await p.proxier.idle();
+      return p;
+    });
+    const firstFull = reports.find((r) => r.mode === 'full');
+    const lat: number[] = [];
+    for (let s = 0; s < samples; s++) {
+      const i = (s * 7919) % n;
+      const t0 = performance.now();
+      const done = new Promise<void>((resolve) => proxy.proxier.once('synced', () => resolve()));
+      await client.update(R.endpointslices, makeSlice({ ns: `ns${i % 50}`, service: `svc${i}`, ports: [{ name: 'http', port: 8080 }], endpoints: Array.from({ length: EPS }, (_, j) => ({ ip: epIP((i + s + 1) % n, j), node: `node${j % 3}` })) }));
+      await done;
+      lat.push(performance.now() - t0);
+    }
+    await proxy.stop();
+    lat.sort((a, b) => a - b);
+    const q = (p: number) => Math.round(lat[Math.min(lat.length - 1, Math.ceil(p * lat.length) - 1)] * 10) / 10;
+    return { backend, services: n, samples, startToFirstSyncMs: startMs, proxierFullSyncMs: firstFull ? Math.round(firstFull.durationMs) : undefined, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: q(1) };
+  });
+}
+
+const results: unknown[] = [];
+for (const backend of ['nft', 'legacy'] as const) {
+  for (const n of SIZES) {
+    const skiff = await benchSkiff(backend, n);
+    const peer = await benchPeer(backend, n);
+    results.push({ backend, services: n, endpointsPerService: EPS, skiff, kubeProxyShape: peer });
+    process.stderr.write(`${backend} ${n}: ${JSON.stringify(skiff)} peer ${JSON.stringify(peer)}\n`);
+  }
+}
+const latency = [];
+for (const backend of ['nft', 'legacy'] as const) latency.push(await benchLatency(backend, LATENCY_SERVICES, 100));
+process.stdout.write(
+  JSON.stringify(
+    {
+      bench: 'proxy',
+      machine: { cpus: cpus().length, kernel: release(), node: process.version, loadavgAtEnd: loadavg().map(round) },
+      targets: { oneServiceNft10kMs: 50, fullSyncNft10kMs: 6000, fullSyncLegacy10kMs: 1000, renderMs: 300, latencyP99Ms: 100 },
+      results,
+      latency,
+    },
+    null,
+    2,
+  ) + '\n',
+);
