@@ -41,6 +41,8 @@ interface Flight {
   extraHeaders?: Record<string, string>;
   timedOut?: 'connect' | 'read';
   proxyReq?: http.ClientRequest;
+  /** code of the last failed attempt */
+  lastError?: string;
   /** the request as forwarded (HTTP/1 view of HTTP/2 requests, rewritten URL, forwarding headers) */
   view?: Req;
   logged?: boolean;
@@ -174,7 +176,7 @@ export class RequestHandler {
     const backend = flight.backend;
     const ep = flight.endpoint ?? (backend && selectEndpoint(backend, this.state, { now: Date.now(), exclude: flight.tried }));
     flight.endpoint = undefined;
-    if (!backend || !ep) return sendStatus(res, flight.tried.size > 0 ? 502 : 503);
+    if (!backend || !ep) return sendStatus(res, flight.lastError ? errorStatus(flight.lastError) : 503);
     flight.endpoint = ep;
     flight.tried.add(endpointId(ep));
     let view = flight.view;
@@ -217,20 +219,23 @@ export class RequestHandler {
     const cfg = f?.route?.config;
     if (!f || !cfg) return;
     f.proxyReq = proxyReq;
-    proxyReq.once('socket', (s) => {
-      if (!s.connecting) return;
+    // http-proxy emits proxyReq from the request's 'socket' event, so the socket is there already
+    const s = proxyReq.socket;
+    if (s?.connecting) {
       const t = setTimeout(() => {
         f.timedOut = 'connect';
         proxyReq.destroy(Object.assign(new Error('upstream connect timeout'), { code: 'ETIMEDOUT_CONNECT' }));
       }, cfg.connectTimeoutMs);
       s.once('connect', () => clearTimeout(t));
       s.once('close', () => clearTimeout(t));
-    });
-    proxyReq.setTimeout(f.retryable ? cfg.readTimeoutMs : cfg.sendTimeoutMs, () => {
+    }
+    // send timeout while the body is still being sent, read timeout after that
+    const sending = !f.retryable && !req.readableEnded;
+    proxyReq.setTimeout(sending ? cfg.sendTimeoutMs : cfg.readTimeoutMs, () => {
       f.timedOut = 'read';
       proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT_READ' }));
     });
-    if (!f.retryable) req.once('end', () => proxyReq.setTimeout(cfg.readTimeoutMs));
+    if (sending) req.once('end', () => proxyReq.setTimeout(cfg.readTimeoutMs));
   }
 
   private onProxyRes(proxyRes: http.IncomingMessage, req: Req & WithFlight): void {
@@ -261,12 +266,13 @@ export class RequestHandler {
       return;
     }
     f.attempts++;
+    f.lastError = code;
     if (RETRYABLE.has(code) && f.retryable && f.attempts < this.opts.maxTries) {
       f.timedOut = undefined;
       f.endpoint = undefined;
       return this.forward(req, res, f, m);
     }
-    sendStatus(res, code === 'ETIMEDOUT_READ' || code === 'ETIMEDOUT_CONNECT' ? 504 : 502);
+    sendStatus(res, errorStatus(code));
   }
 
   private done(req: Req, res: Res, f: Flight): void {
@@ -308,6 +314,11 @@ export class RequestHandler {
       if (socket.writable && !this.upgraded.has(socket)) socket.write('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     });
   };
+}
+
+/** 504 for timeouts, 502 for every other upstream failure (as nginx). */
+function errorStatus(code: string): number {
+  return code === 'ETIMEDOUT_READ' || code === 'ETIMEDOUT_CONNECT' ? 504 : 502;
 }
 
 function headerValue(req: Req, name: string): string | undefined {

@@ -50,6 +50,7 @@ export class IngressServer {
     this.https = http2.createSecureServer(
       {
         allowHTTP1: true,
+        noDelay: true,
         minVersion: 'TLSv1.2',
         cert: opts.defaultCert.cert,
         key: opts.defaultCert.key,
