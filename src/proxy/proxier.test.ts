@@ -7,6 +7,8 @@ import { FakeIptables } from '../host/iptables-fake.js';
 import { renderMetrics } from '../util/metrics.js';
 import { makeService, makeSlice } from './fixtures.js';
 import { cleanupProxyRules, startProxy, type ProxyHandle, type SyncReport } from './index.js';
+import { Proxier } from './proxier.js';
+import { SharedInformer } from '../client/informer.js';
 import { proxyHealthResponse } from './healthcheck.js';
 
 const NODE = 'node-a';
@@ -53,6 +55,28 @@ async function setup(t: Test, extra: Partial<Parameters<typeof startProxy>[0]> =
   await handle.proxier.idle();
   return { client, ipt, fh, handle, reports };
 }
+
+t.test('nothing is rendered before the informers have synced', async (t) => {
+  const client = new FakeApiClient();
+  client.seed(R.services, makeService({ name: 'web', clusterIP: '10.96.0.20', ports: [{ port: 80 }] }));
+  const ipt = new FakeIptables();
+  const services = new SharedInformer(client, R.services);
+  const slices = new SharedInformer(client, R.endpointslices);
+  const p = new Proxier({
+    iptables: ipt, host: fakeHost().host, services, slices, ctx: { nodeName: NODE }, minSyncIntervalMs: 0, fullResyncIntervalMs: 60_000, lbDevice: null, healthCheckBindAddress: null,
+  });
+  await p.syncProxyRules();
+  t.equal(ipt.restores.length, 0, 'no restore while caches are empty');
+  services.start();
+  slices.start();
+  await Promise.all([services.synced(), slices.synced()]);
+  await p.syncProxyRules();
+  t.equal(ipt.restores.length, 1, 'first restore once synced');
+  t.match(ipt.restores[0], /default\/web/);
+  services.stop();
+  slices.stop();
+  await p.stop();
+});
 
 t.test('first sync is full, after informers synced; built-in jumps ensured', async (t) => {
   const { ipt } = await setup(t);
