@@ -102,8 +102,7 @@ t.test('rollback: the old RS matching the template becomes the newest revision',
 t.test('progress deadline: no progress past the deadline sets ProgressDeadlineExceeded', async (t) => {
   const d = dep('img:2', { status: { replicas: 4, updatedReplicas: 1, readyReplicas: 3, availableReplicas: 3, conditions: [{ type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', lastUpdateTime: '2025-12-31T23:00:00Z', lastTransitionTime: '2025-12-31T23:00:00Z' }] } });
   d.spec!.progressDeadlineSeconds = 60;
-  const all = [rs('img:1', 1, 3), rs('img:2', 2, 1, 0, '2026-01-01T00:05:00Z')];
-  all[1].status = { replicas: 1, readyReplicas: 0, availableReplicas: 0 };
+  const all = [rs('img:1', 1, 3), { ...rs('img:2', 2, 1, 0, '2026-01-01T00:05:00Z'), status: { replicas: 1, readyReplicas: 0, availableReplicas: 0 } }];
   const plan = reconcileDeployment(d, all, [], NOW);
   t.match(plan.status.conditions?.find((c) => c.type === 'Progressing'), { status: 'False', reason: 'ProgressDeadlineExceeded' });
   t.ok(plan.events.some((e) => e.reason === 'ProgressDeadlineExceeded'));

@@ -80,8 +80,8 @@ t.test('adopts matching orphans, releases non-matching owned pods, ignores other
 
 t.test('terminal and deleting pods do not count', async (t) => {
   const done = pod('done', { phase: 'Succeeded' });
-  const gone = pod('gone', { node: 'n' });
-  gone.metadata!.deletionTimestamp = '2026-01-01T00:09:00Z';
+  const base = pod('gone', { node: 'n' });
+  const gone = { ...base, metadata: { ...base.metadata, deletionTimestamp: '2026-01-01T00:09:00Z' } };
   const plan = reconcileReplicaSet(rs(2), [done, gone], NOW);
   t.equal(plan.create, 2);
   t.equal(plan.status.replicas, 0);
@@ -94,8 +94,8 @@ t.test('minReadySeconds delays availability', async (t) => {
 });
 
 t.test('claim does not adopt into an owner being deleted', async (t) => {
-  const owner = rs(1);
-  owner.metadata!.deletionTimestamp = '2026-01-01T00:00:00Z';
+  const base = rs(1);
+  const owner = { ...base, metadata: { ...base.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } };
   t.same(claimObjects(owner, owner.spec?.selector, [pod('o', { owner: '' })]).adopt, []);
 });
 

@@ -14,7 +14,8 @@ import type { ApiClient, Informer } from '../../../src/client/types.js';
 import { defaultControllerOptions, realClock, type Clock, type ControllerContext } from '../../../src/controllers/context.js';
 import { startControllerManager } from '../../../src/controllers/manager.js';
 
-export type PodFate = 'run' | 'succeed' | 'fail' | 'pending';
+/** run: Running+Ready; notready: Running, not Ready; succeed/fail: terminal; pending: never bound nor started */
+export type PodFate = 'run' | 'notready' | 'succeed' | 'fail' | 'pending';
 
 export class FakeClock implements Clock {
   constructor(public t = Date.now()) {}
@@ -98,15 +99,15 @@ export function startFakeKubelet(client: ApiClient, pods: Informer<Pod & KubeObj
       await client.delete(R.pods, name, ns, { gracePeriodSeconds: 0 }).catch(() => undefined);
       return;
     }
+    const want = fate(pod);
+    if (want === 'pending') return;
     if (!pod.spec?.nodeName) {
       if (opts.bind === false) return;
       const affinityNode = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms?.[0]?.matchFields?.[0]?.values?.[0];
       await bind(client, pod, affinityNode ?? nodes[rr++ % nodes.length]);
       return;
     }
-    const want = fate(pod);
-    if (want === 'pending') return;
-    const phase = want === 'run' ? 'Running' : want === 'succeed' ? 'Succeeded' : 'Failed';
+    const phase = want === 'run' || want === 'notready' ? 'Running' : want === 'succeed' ? 'Succeeded' : 'Failed';
     if (pod.status?.phase === phase) return;
     const now = new Date().toISOString();
     const ready = want === 'run' ? 'True' : 'False';
@@ -123,7 +124,7 @@ export function startFakeKubelet(client: ApiClient, pods: Informer<Pod & KubeObj
             { type: 'Ready', status: ready, lastTransitionTime: now },
             { type: 'ContainersReady', status: ready, lastTransitionTime: now },
           ],
-          containerStatuses: (pod.spec.containers ?? []).map((c) => ({ name: c.name, image: c.image, imageID: '', ready: want === 'run', restartCount: 0, state: want === 'run' ? { running: { startedAt: now } } : { terminated: { exitCode: want === 'succeed' ? 0 : 1, reason: want === 'succeed' ? 'Completed' : 'Error' } } })),
+          containerStatuses: (pod.spec.containers ?? []).map((c) => ({ name: c.name, image: c.image, imageID: '', ready: want === 'run', restartCount: 0, state: want === 'run' || want === 'notready' ? { running: { startedAt: now } } : { terminated: { exitCode: want === 'succeed' ? 0 : 1, reason: want === 'succeed' ? 'Completed' : 'Error' } } })),
         },
       },
       { namespace: ns, type: 'merge', subresource: 'status' },
