@@ -52,7 +52,7 @@ export function clientIdentity(req: FastifyRequest): string {
   return `ip:${req.ip}`;
 }
 
-/** system:masters client certs (the loopback components and the admin) are exempt from in-flight caps, as in Kubernetes. */
+/** system:masters client certs (the loopback components and the admin) are exempt from in-flight and watch caps, as in Kubernetes' exempt priority level. */
 function isExempt(req: FastifyRequest): boolean {
   const s = req.raw.socket as Partial<TLSSocket>;
   if (typeof s.getPeerCertificate !== 'function' || !s.authorized) return false;
@@ -83,6 +83,19 @@ interface Slot {
 }
 
 const slots = new WeakMap<FastifyRequest, Slot>();
+
+/**
+ * A quiet watch never writes, so Node would not notice a client that went away (HTTP servers allow
+ * half-open sockets). Kubernetes clients never half-close, so the end of the client's side ends the
+ * stream: the socket is destroyed, which closes the response and lets the handler clean up.
+ */
+function watchForHangup(req: FastifyRequest, reply: FastifyReply): void {
+  const sock = req.raw.socket;
+  const onEnd = () => sock.destroy();
+  sock.once('end', onEnd);
+  // keep-alive: the socket may serve later requests once this one is over
+  reply.raw.once('close', () => sock.off('end', onEnd));
+}
 
 /**
  * Limits that keep the apiserver up under abuse: body cap (413), in-flight caps for mutating and
@@ -137,6 +150,7 @@ export function limitsPlugin(opts: LimitsOptions = {}) {
         return reply.code(413).type('application/json').send({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `the request body is larger than ${maxBody} bytes`, reason: 'RequestEntityTooLarge', code: 413 });
       }
       if (isLongRunning(req.method, req.url)) {
+        if (isExempt(req)) return;
         const key = clientIdentity(req);
         const n = watches.get(key) ?? 0;
         if (n >= maxWatches) {
@@ -145,6 +159,7 @@ export function limitsPlugin(opts: LimitsOptions = {}) {
         }
         watches.set(key, n + 1);
         slot.watchKey = key;
+        watchForHangup(req, reply);
         return;
       }
       if (isExempt(req)) return;
