@@ -102,7 +102,13 @@ export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
   };
   for (const inf of informers) inf.addHandlers({ add: changed, update: changed, delete: changed });
 
-  await server.listen(opts.listen);
+  try {
+    await server.listen(opts.listen);
+  } catch (err) {
+    await server.close();
+    forwarder.close();
+    throw new SkiffError('ERR_DNS_LISTEN', `dns cannot listen on ${opts.listen.map((l) => `${l.address}:${l.port}`).join(', ')}`, { cause: err });
+  }
   if (workers > 1) {
     pool = new WorkerPool({
       count: workers - 1,
@@ -119,6 +125,7 @@ export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
   }
   for (const inf of informers) inf.start();
   void Promise.all(informers.map((i) => i.synced())).then(() => {
+    if (stopped) return;
     changed();
     log.info({ port: server.port(), upstreams: upstreams.map((u) => `${u.host}:${u.port}`), zone: cfg.clusterDomain }, 'dns synced and serving');
   });

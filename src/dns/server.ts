@@ -62,6 +62,7 @@ export class DnsServer {
   private readonly tcp: net.Server[] = [];
   private readonly conns = new Set<net.Socket>();
   private readonly stats: DnsStats;
+  private boundPort = 0;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly opts: ServerOptions) {
@@ -102,6 +103,7 @@ export class DnsServer {
         });
       });
       this.udp.push(sock);
+      if (!this.boundPort) this.boundPort = sock.address().port;
       // TCP on the same port as the UDP socket got (matters when port 0 was asked).
       const srv = net.createServer((c) => this.onTcp(c));
       srv.maxConnections = this.opts.maxTcpConnections ?? 1000;
@@ -116,8 +118,9 @@ export class DnsServer {
     }
   }
 
+  /** The UDP (and TCP) port of the first listen address; 0 before listen(). */
   port(): number {
-    return this.udp[0]?.address().port ?? 0;
+    return this.boundPort;
   }
 
   async close(): Promise<void> {

@@ -235,7 +235,19 @@ t.test('workers: a forked process shares the UDP socket and follows every snapsh
   const after = await until(ask, (vals) => vals.length === 200 && vals.every((v) => v === '10.96.0.51'), 3000);
   t.equal(after.length, 200, 'every query answered');
   t.same([...new Set(after)], ['10.96.0.51'], 'no process serves the old ClusterIP');
+  // A worker that dies is replaced and starts from the current snapshot.
+  const [pid] = children()[0].trim().split(/\s+/);
+  process.kill(Number(pid), 'SIGKILL');
+  const respawned = await until(async () => children().map((l) => l.trim().split(/\s+/)[0]), (pids) => pids.length === 1 && pids[0] !== pid, 60_000);
+  t.ok(respawned.length === 1 && respawned[0] !== pid, 'a new worker replaced the killed one');
+  const again = await until(ask, (vals) => vals.length === 200 && vals.every((v) => v === '10.96.0.51'), 3000);
+  t.same([...new Set(again)], ['10.96.0.51'], 'the new worker serves the current snapshot');
   await dns.stop();
   stopped = true;
   t.equal(children().length, 0, 'worker gone after stop()');
+  const busy = await startDns({ client, listen: [{ address: '127.0.0.6', port: srv.port }], upstreams: [] }).then(
+    (d) => d.stop().then(() => 'started'),
+    (err: { code?: string }) => err.code,
+  );
+  t.equal(busy, 'started', 'the port is free again after stop()');
 });
