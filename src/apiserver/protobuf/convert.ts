@@ -31,7 +31,9 @@ export function convertMessage(ctx: ConvertContext, def: MessageDef, msg: Decode
   for (const f of def.fields) {
     if (!hasOwn(msg, f.name) || msg[f.name] === null || msg[f.name] === undefined) continue;
     const v = convertField(ctx, f, msg[f.name]);
-    if (v !== undefined) out[f.name] = v;
+    if (v === undefined) continue;
+    if (f.inline) Object.assign(out, v);
+    else out[f.name] = v;
   }
   return out;
 }

@@ -12,6 +12,8 @@ export interface FieldDef {
   repeated: boolean;
   /** Go pointer field: present on the wire only when set, so zero values are meaningful */
   pointer: boolean;
+  /** embedded struct whose fields JSON inlines into the parent (Volume.volumeSource) */
+  inline: boolean;
 }
 
 export interface MessageDef {
@@ -26,7 +28,7 @@ export interface Table {
 
 export const SCALAR_TYPES = new Set(['double', 'float', 'int64', 'uint64', 'int32', 'uint32', 'bool', 'string', 'bytes']);
 
-const FIELD_RE = /^([A-Za-z_][A-Za-z0-9_]*)(\?)?=(\d+):(.+)$/;
+const FIELD_RE = /^(\.\.\.)?([A-Za-z_][A-Za-z0-9_]*)(\?)?=(\d+):(.+)$/;
 const MAP_RE = /^map<([^,>]+),([^>]+)>$/;
 
 /**
@@ -71,11 +73,13 @@ export function parseSchema(text: string): Map<string, MessageDef> {
 function parseField(word: string, resolve: (ref: string) => string, line: number): FieldDef {
   const m = FIELD_RE.exec(word);
   if (!m) throw new SkiffError('ERR_PROTOBUF_SCHEMA', `line ${line}: bad field ${word}`);
-  const [, name, ptr, id, typeText] = m;
+  const [, spread, name, ptr, id, typeText] = m;
   const map = MAP_RE.exec(typeText);
-  if (map) return { name, id: Number(id), type: resolve(map[2]), keyType: resolve(map[1]), repeated: false, pointer: false };
+  if (map) return { name, id: Number(id), type: resolve(map[2]), keyType: resolve(map[1]), repeated: false, pointer: false, inline: false };
   const repeated = typeText.endsWith('[]');
-  return { name, id: Number(id), type: resolve(repeated ? typeText.slice(0, -2) : typeText), repeated, pointer: ptr === '?' };
+  const type = resolve(repeated ? typeText.slice(0, -2) : typeText);
+  if (spread && (repeated || SCALAR_TYPES.has(type))) throw new SkiffError('ERR_PROTOBUF_SCHEMA', `line ${line}: only a single message field can be inline: ${word}`);
+  return { name, id: Number(id), type, repeated, pointer: ptr === '?', inline: !!spread };
 }
 
 /** Builds protobufjs reflection types (proto2) for every message of the table. */
