@@ -20,6 +20,7 @@ export interface Secured {
   pki: Pki;
   hooks: SecurityHooks;
   admin: RestClient;
+  store: SqliteStore;
   close(): Promise<void>;
 }
 
@@ -33,8 +34,9 @@ function lateClient(box: { c?: ApiClient }): ApiClient {
   });
 }
 
-export async function startSecuredApiserver(opts: { limits?: SecurityOptions['limits'] } = {}): Promise<Secured> {
-  const dir = mkdtempSync(join(tmpdir(), 'skiff-secured-'));
+/** `dir` reuses a data dir (restart tests); it is then left in place on close. */
+export async function startSecuredApiserver(opts: { limits?: SecurityOptions['limits']; dir?: string } = {}): Promise<Secured> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'skiff-secured-'));
   const pki = await ensurePki(dir);
   const dbFile = join(dir, 'state.db');
   const store = new SqliteStore(dbFile);
@@ -55,12 +57,13 @@ export async function startSecuredApiserver(opts: { limits?: SecurityOptions['li
     pki,
     hooks,
     admin,
+    store,
     async close() {
       await hooks.stop();
       admin.close();
       await app.close();
       await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
