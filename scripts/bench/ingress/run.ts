@@ -3,6 +3,7 @@
  * with the same routes and the same upstreams (two nginx endpoints returning a small body).
  * Prints one JSON object: rps and latency p50/p99 over HTTP and HTTPS with keep-alive at equal
  * concurrency, and failed requests while routes change under load (skiff: API updates; nginx: reload).
+ * A bare one-process http-proxy server is measured over HTTP too, as a reference for the machine.
  *
  *   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/ingress/run.ts
  *
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-ingress-'));
   const children: ChildProcess[] = [];
   let stopIngress: (() => Promise<void>) | undefined;
+  const load = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
   try {
     const up = [{ address: '127.0.0.2', port: await freePort('127.0.0.2') }, { address: '127.0.0.3', port: await freePort('127.0.0.3') }];
     const upDir = join(dir, 'upstream');
@@ -148,11 +150,26 @@ ${proxyRoutes(extra)}  }`;
     const ing = await startIngress({ client, httpPort: await freePort(), httpsPort: await freePort(), bindAddress: '127.0.0.1', workers, accessLog: false, publishAddresses: ['127.0.0.1'] });
     stopIngress = () => ing.stop();
 
+    // baseline: a bare http-proxy server (one process, keep-alive agent) in front of the same upstreams
+    const barePort = await freePort();
+    const bare = spawn(process.execPath, ['-e', `
+      const http = require('node:http'); const httpProxy = require(${JSON.stringify(join(process.cwd(), 'node_modules/http-proxy'))});
+      const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 512 }); const proxy = httpProxy.createProxyServer({});
+      const targets = ${JSON.stringify(up.map((u) => ({ protocol: 'http:', host: u.address, port: u.port })))}; let i = 0;
+      http.createServer((req, res) => proxy.web(req, res, { target: targets[i++ % targets.length], agent }, () => { res.statusCode = 502; res.end(); }))
+        .listen(${barePort}, '127.0.0.1');`], { stdio: 'ignore' });
+    children.push(bare);
+    await new Promise((r) => setTimeout(r, 500));
+
     const result: Record<string, unknown> = { seconds: SECONDS, connections: CONNS, wrkThreads: THREADS, skiffWorkers: workers ?? 'one per core', upstreams: 2 };
     const path = '/api/items?x=1';
     await wrk(`http://127.0.0.1:${ing.httpPort}${path}`, 2); // warm-up both
     await wrk(`http://127.0.0.1:${nginxHttp}${path}`, 2);
-    result.http = { nginx: await wrk(`http://127.0.0.1:${nginxHttp}${path}`), skiff: await wrk(`http://127.0.0.1:${ing.httpPort}${path}`) };
+    result.http = {
+      nginx: await wrk(`http://127.0.0.1:${nginxHttp}${path}`),
+      skiff: await wrk(`http://127.0.0.1:${ing.httpPort}${path}`),
+      bareHttpProxy: await wrk(`http://127.0.0.1:${barePort}${path}`),
+    };
     result.https = { nginx: await wrk(`https://127.0.0.1:${nginxHttps}${path}`), skiff: await wrk(`https://127.0.0.1:${ing.httpsPort}${path}`) };
 
     // route changes under load
@@ -183,6 +200,7 @@ ${proxyRoutes(extra)}  }`;
       const r = result[k] as { nginx: WrkResult; skiff: WrkResult };
       return { rpsRatio: Number((r.skiff.rps / r.nginx.rps).toFixed(2)), p99Ratio: Number((r.skiff.p99ms / r.nginx.p99ms).toFixed(2)) };
     };
+    result.loadAverage1m = load();
     result.summary = { http: ratio('http'), https: ratio('https'), targets: { rpsRatio: '>= 0.5', p99Ratio: '<= 2' } };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   } finally {
