@@ -75,7 +75,9 @@ export class Scheduler {
   private readonly lookups: ClusterLookups;
   private running = false;
   private flushTimer?: NodeJS.Timeout;
-  private inflight = new Set<Promise<void>>();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly deferred: { pod: PodObj; message: string; at: number }[] = [];
+  private eventTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.name = opts.schedulerName ?? 'default-scheduler';
@@ -153,6 +155,7 @@ export class Scheduler {
     if (this.flushTimer) clearInterval(this.flushTimer);
     this.queue.close();
     await Promise.allSettled([...this.inflight]);
+    this.maybeFlushEvents(true);
   }
 
   private async loop(): Promise<void> {
@@ -201,7 +204,7 @@ export class Scheduler {
       await this.binder.bind(pod, nodeName);
       attempts.inc({ result: 'scheduled' });
       this.queue.forget(key);
-      this.opts.recorder.event(pod, 'Normal', 'Scheduled', `Successfully assigned ${key} to ${nodeName}`);
+      this.deferEvent(pod, `Successfully assigned ${key} to ${nodeName}`);
     } catch (err) {
       attempts.inc({ result: 'error' });
       this.cache.forget(key);
@@ -210,6 +213,24 @@ export class Scheduler {
       this.opts.recorder.event(pod, 'Warning', 'FailedScheduling', `Binding rejected: ${String((err as Error).message ?? err)}`);
       this.queue.retryLater(key, prioOf(pod));
     }
+  }
+
+  /**
+   * Bindings are the critical path and share the apiserver with event writes: `Scheduled` events
+   * wait until no binding is in flight (at most 2 s), so a burst of pods binds first.
+   */
+  private deferEvent(pod: PodObj, message: string): void {
+    if (this.deferred.length >= 10_000) this.deferred.shift();
+    this.deferred.push({ pod, message, at: Date.now() });
+    this.eventTimer ??= setInterval(() => this.maybeFlushEvents(), 200);
+  }
+
+  private maybeFlushEvents(force = false): void {
+    const oldest = this.deferred[0]?.at;
+    if (!force && oldest !== undefined && this.inflight.size > 0 && Date.now() - oldest < 2000) return;
+    for (const { pod, message } of this.deferred.splice(0)) this.opts.recorder.event(pod, 'Normal', 'Scheduled', message);
+    if (this.eventTimer) clearInterval(this.eventTimer);
+    this.eventTimer = undefined;
   }
 
   private async setUnschedulableCondition(pod: PodObj, message: string): Promise<void> {
