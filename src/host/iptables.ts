@@ -143,5 +143,9 @@ export function chainsInSave(save: string): string[] {
 
 /** Quotes one word for iptables-restore input (comments with spaces). */
 export function quoteArg(s: string): string {
-  return /^[A-Za-z0-9_./:,=+@%-]+$/.test(s) ? s : `"${s.replace(/(["\\])/g, '\\$1')}"`;
+  if (SAFE_WORD.test(s)) return s;
+  return NEEDS_ESCAPE.test(s) ? `"${s.replace(/(["\\])/g, '\\$1')}"` : `"${s}"`;
 }
+
+const SAFE_WORD = /^[A-Za-z0-9_./:,=+@%-]+$/;
+const NEEDS_ESCAPE = /["\\]/;

@@ -17,8 +17,20 @@ export const MASQ_MARK = '0x4000';
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
-/** 16 base32 chars of sha256(input), like kube-proxy's portProtoHash. */
+const hashCache = new Map<string, string>();
+
+/** 16 base32 chars of sha256(input), like kube-proxy's portProtoHash (memoized: names are stable). */
 export function hash16(input: string): string {
+  let h = hashCache.get(input);
+  if (h === undefined) {
+    if (hashCache.size > 200_000) hashCache.clear();
+    h = computeHash16(input);
+    hashCache.set(input, h);
+  }
+  return h;
+}
+
+function computeHash16(input: string): string {
   const buf = createHash('sha256').update(input).digest();
   let out = '';
   let bits = 0;
