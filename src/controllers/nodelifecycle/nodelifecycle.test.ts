@@ -15,7 +15,11 @@ t.test('pure: health, taints, eviction times', async (t) => {
   t.equal(nodeHealth(readyNode('a'), 0, 41_000, 40), 'Unknown');
   t.equal(nodeHealth(readyNode('a', 'False'), 0, 1000, 40), 'NotReady');
   const tainted = desiredTaints(readyNode('a'), 'Unknown', '2026-01-01T00:00:00Z')!;
-  t.same(tainted, [{ key: TAINT_UNREACHABLE, effect: 'NoExecute', timeAdded: '2026-01-01T00:00:00Z' }]);
+  t.same(tainted, [
+    { key: TAINT_UNREACHABLE, effect: 'NoSchedule', timeAdded: '2026-01-01T00:00:00Z' },
+    { key: TAINT_UNREACHABLE, effect: 'NoExecute', timeAdded: '2026-01-01T00:00:00Z' },
+  ]);
+  t.same(desiredTaints(readyNode('a', 'False'), 'NotReady', 'x')!.map((x) => `${x.key}:${x.effect}`), ['node.kubernetes.io/not-ready:NoSchedule', 'node.kubernetes.io/not-ready:NoExecute']);
   const n2 = { ...readyNode('a'), spec: { taints: [...tainted, { key: 'mine', effect: 'NoSchedule' }] } } as NodeObj;
   t.equal(desiredTaints(n2, 'Unknown', 'x'), null, 'no change while still unknown');
   t.same(desiredTaints(n2, 'Ready', 'x'), [{ key: 'mine', effect: 'NoSchedule' }], 'recovery removes only our taint');

@@ -34,12 +34,19 @@ export function unknownConditions(node: NodeObj, nowIso: string): NodeCondition[
   return changed ? out : null;
 }
 
-/** The node's taints for a health: our NoExecute taint for Unknown/NotReady, other taints untouched (null: no change). */
+/**
+ * The node's taints for a health: for Unknown/NotReady our taint with both effects (NoSchedule
+ * keeps new pods off even when they tolerate NoExecute for a while; NoExecute evicts), other
+ * taints untouched, timeAdded kept. null when nothing changes.
+ */
 export function desiredTaints(node: NodeObj, health: NodeHealth, nowIso: string): Taint[] | null {
   const current = node.spec?.taints ?? [];
   const want = health === 'Unknown' ? TAINT_UNREACHABLE : health === 'NotReady' ? TAINT_NOT_READY : undefined;
-  const keep = current.filter((t) => !(OUR_TAINTS.includes(t.key) && t.effect === 'NoExecute' && t.key !== want));
-  if (want && !keep.some((t) => t.key === want && t.effect === 'NoExecute')) keep.push({ key: want, effect: 'NoExecute', timeAdded: nowIso });
+  const ours = (t: Taint) => OUR_TAINTS.includes(t.key) && (t.effect === 'NoExecute' || t.effect === 'NoSchedule');
+  const keep = current.filter((t) => !ours(t) || t.key === want);
+  if (want) {
+    for (const effect of ['NoSchedule', 'NoExecute']) if (!keep.some((t) => t.key === want && t.effect === effect)) keep.push({ key: want, effect, timeAdded: nowIso });
+  }
   return keep.length === current.length && keep.every((t, i) => t === current[i]) ? null : keep;
 }
 
