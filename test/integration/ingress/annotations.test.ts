@@ -28,7 +28,7 @@ t.test('ingress-nginx annotations', async (t) => {
   await mk('https-backend', 'tls-backend.com', { [`${A}backend-protocol`]: 'HTTPS' }, '/', 'svc-tls');
   await mk('sticky', 'sticky.com', { [`${A}affinity`]: 'cookie', [`${A}session-cookie-name`]: 'SERVERID', [`${A}session-cookie-max-age`]: '259200' }, '/app');
   await mk('main', 'canary.com', {});
-  await mk('canary-h', 'canary.com', { [`${A}canary`]: 'true', [`${A}canary-by-header`]: 'X-Canary' }, '/', 'svc-canary');
+  await mk('canary-h', 'canary.com', { [`${A}canary`]: 'true', [`${A}canary-by-header`]: 'X-Canary', [`${A}canary-by-cookie`]: 'canary' }, '/', 'svc-canary');
   await mk('main-w', 'weight.com', {});
   await mk('canary-w', 'weight.com', { [`${A}canary`]: 'true', [`${A}canary-weight`]: '100' }, '/', 'svc-canary');
   await mk('allow', 'allow.com', { [`${A}whitelist-source-range`]: '10.0.0.0/8, 127.0.0.0/24' });
@@ -73,6 +73,8 @@ t.test('ingress-nginx annotations', async (t) => {
     t.equal((await get('canary.com')).json().service, 'svc-a');
     t.equal((await get('canary.com', '/', { headers: { 'x-canary': 'always' } })).json().service, 'svc-canary');
     t.equal((await get('canary.com', '/', { headers: { 'x-canary': 'never' } })).json().service, 'svc-a');
+    t.equal((await get('canary.com', '/', { headers: { cookie: 'a=1; canary=always' } })).json().service, 'svc-canary', 'by cookie');
+    t.equal((await get('canary.com', '/', { headers: { cookie: 'canary=never', 'x-canary': 'always' } })).json().service, 'svc-canary', 'header beats cookie');
     for (let i = 0; i < 5; i++) t.equal((await get('weight.com')).json().service, 'svc-canary', 'weight 100 -> canary');
   });
 

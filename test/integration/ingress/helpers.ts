@@ -58,7 +58,7 @@ export function ingressClass(name = 'skiff', isDefault = false): KubeObject {
 }
 
 /** Seeds a Service (port 80 named http) and its EndpointSlice pointing at the given backends. */
-export async function seedService(client: ApiClient, name: string, backends: { address: string; port: number; ready?: boolean; terminating?: boolean }[], ns = 'default'): Promise<void> {
+export async function seedService(client: ApiClient, name: string, backends: { address: string; port: number; ready?: boolean; serving?: boolean; terminating?: boolean }[], ns = 'default'): Promise<void> {
   const svc = { metadata: { name, namespace: ns }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] } };
   await upsert(client, R.services, svc);
   const ports = [...new Set(backends.map((b) => b.port))];
@@ -66,7 +66,7 @@ export async function seedService(client: ApiClient, name: string, backends: { a
     metadata: { name: `${name}-${port}`, namespace: ns, labels: { 'kubernetes.io/service-name': name } },
     addressType: 'IPv4',
     ports: [{ name: 'http', port, protocol: 'TCP' }],
-    endpoints: backends.filter((b) => b.port === port).map((b) => ({ addresses: [b.address], conditions: { ready: b.ready ?? true, serving: b.ready ?? true, terminating: b.terminating ?? false } })),
+    endpoints: backends.filter((b) => b.port === port).map((b) => ({ addresses: [b.address], conditions: { ready: b.ready ?? true, serving: b.serving ?? b.ready ?? true, terminating: b.terminating ?? false } })),
   }));
   const existing = (await client.list(R.endpointslices, { namespace: ns })).items.filter((s) => s.metadata?.labels?.['kubernetes.io/service-name'] === name);
   for (const s of existing) if (!slices.some((n) => n.metadata.name === s.metadata?.name)) await client.delete(R.endpointslices, s.metadata!.name!, ns);

@@ -89,6 +89,17 @@ t.test('host and path routing, default backend, 404/503, headers, status, events
   t.equal(a.seen.length - before[0] + (a2.seen.length - before[1]), 10);
   t.ok(a.seen.length - before[0] >= 4 && a2.seen.length - before[1] >= 4, 'round-robin spreads requests');
 
+  // graceful drain: a terminating (still serving) endpoint gets no new requests while another is ready,
+  // and keeps serving when it is the last one
+  await seedService(client, 'svc-a', [{ address: a.address, port: a.port, ready: false, terminating: true }, a2].map((e) => ({ ...e, serving: true })));
+  await waitFor('terminating endpoint drained', async () => {
+    const n = a.seen.length;
+    for (let i = 0; i < 4; i++) await request(port, { host: 'foo.bar.com', path: '/drain' });
+    return a.seen.length === n;
+  });
+  await seedService(client, 'svc-a', [{ address: a.address, port: a.port, ready: false, terminating: true }]);
+  await waitFor('last terminating endpoint still serves', async () => (await served('foo.bar.com', '/drain')) === 'svc-a' && a.seen.at(-1)?.url === '/drain');
+
   // WebSocket echo through the ingress
   const ws = new WebSocket(`ws://127.0.0.1:${port}/b/socket`, { headers: { host: 'foo.bar.com' } });
   t.teardown(() => ws.terminate());
