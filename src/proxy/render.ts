@@ -169,7 +169,7 @@ export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInf
   return res;
 }
 
-/** Pure: the fixed nat and filter chains around the per-service fragments. */
+/** Pure: the fixed nat and filter chains around the per-service fragments (given in service port key order). */
 export function assembleRuleset(perService: Iterable<ServiceRules>, ctx: RenderContext): Ruleset {
   const all = [...perService];
   const nat: ChainMap = new Map();
@@ -190,8 +190,8 @@ export function assembleRuleset(perService: Iterable<ServiceRules>, ctx: RenderC
     `-A ${POSTROUTING} -m comment --comment ${q('skiff service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
   ]);
   nat.set(MARK_MASQ, [`-A ${MARK_MASQ} -j MARK --or-mark ${MASQ_MARK}`]);
-  const own = all.flatMap((r) => r.chains).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  for (const [name, lines] of own) nat.set(name, lines);
+  // Service chains follow the (sorted) order of the service ports: deterministic without a re-sort.
+  for (const r of all) for (const [name, lines] of r.chains) nat.set(name, lines);
 
   const filterServices = all.flatMap((r) => r.filterServices);
   if (ctx.serviceCIDR) {
