@@ -206,7 +206,7 @@ export class DnsServer {
     const key = packetKey(buf, transport);
     const e = key === undefined ? undefined : this.packetCache.get(key);
     if (!e) return undefined;
-    const start = process.hrtime.bigint();
+    const start = this.stats.sampleStart();
     if (e.expires && e.expires < Date.now()) return undefined;
     const out = Buffer.allocUnsafe(e.buf.length);
     e.buf.copy(out);
@@ -219,7 +219,7 @@ export class DnsServer {
 
   /** Answers one message; undefined means drop it (not a query). */
   async handle(buf: Buffer, tcp: boolean): Promise<Buffer | undefined> {
-    const start = process.hrtime.bigint();
+    const start = this.stats.sampleStart();
     const parsed = parseQuery(buf);
     if (!parsed.ok) {
       if (buf.length < 12 || parsed.flags & 0x8000) return undefined;

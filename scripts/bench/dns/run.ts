@@ -1,7 +1,8 @@
 /**
  * DNS benchmark: dnsperf (apt) against skiff's cluster DNS and, in the same run, against dnsmasq
  * serving the same names from a hosts file. Prints one JSON object: qps at saturation and
- * latency p50/p99 at a fixed rate, for cluster names and for a cached forwarded name.
+ * latency p50/p99 at a fixed rate, for cluster names and for a cached forwarded name (skiff and a
+ * second, forwarding dnsmasq both forward to the hosts-file dnsmasq and cache the answer).
  *
  *   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/dns/run.ts
  *
@@ -26,6 +27,8 @@ const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const SKIFF = '127.0.0.61';
 const DNSMASQ = '127.0.0.62';
+/** a second dnsmasq that forwards to the first and caches, for the forwarded-name comparison */
+const DNSMASQ_FWD = '127.0.0.63';
 
 async function freePort(address: string): Promise<number> {
   const s = dgram.createSocket('udp4');
@@ -82,6 +85,7 @@ function round(x: number): number {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-dns-'));
   let dnsmasq: ChildProcess | undefined;
+  let dnsmasqFwd: ChildProcess | undefined;
   let stopDns: (() => Promise<void>) | undefined;
   try {
     const names = Array.from({ length: N }, (_, i) => `svc-${i}.bench.svc.cluster.local`);
@@ -91,6 +95,9 @@ async function main(): Promise<void> {
 
     const dnsmasqPort = await freePort(DNSMASQ);
     dnsmasq = spawn('dnsmasq', ['-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${join(dir, 'hosts')}`, `--listen-address=${DNSMASQ}`, '--bind-interfaces', `--port=${dnsmasqPort}`, '--cache-size=10000', '--local-ttl=300', '--user=root', `--pid-file=${join(dir, 'dnsmasq.pid')}`], { stdio: 'ignore' });
+
+    const fwdPort = await freePort(DNSMASQ_FWD);
+    dnsmasqFwd = spawn('dnsmasq', ['-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--server=${DNSMASQ}#${dnsmasqPort}`, `--listen-address=${DNSMASQ_FWD}`, '--bind-interfaces', `--port=${fwdPort}`, '--cache-size=10000', '--user=root', `--pid-file=${join(dir, 'dnsmasq-fwd.pid')}`], { stdio: 'ignore' });
 
     const client = new FakeApiClient();
     client.seed(R.namespaces, { metadata: { name: 'bench' } } as KubeObject);
@@ -108,13 +115,14 @@ async function main(): Promise<void> {
       skiff_cluster: await measure(skiff, join(dir, 'cluster.txt')),
       skiff_forwarded_cached: await measure(skiff, join(dir, 'forward.txt')),
       dnsmasq_cluster: await measure({ address: DNSMASQ, port: dnsmasqPort }, join(dir, 'cluster.txt')),
+      dnsmasq_forwarded_cached: await measure({ address: DNSMASQ_FWD, port: fwdPort }, join(dir, 'forward.txt')),
       load_average: loadavg().map(round),
     };
     const ratio = result.skiff_cluster.saturation_qps / result.dnsmasq_cluster.saturation_qps;
     process.stdout.write(JSON.stringify({ ...result, skiff_vs_dnsmasq_qps: round(ratio) }, null, 2) + '\n');
   } finally {
     await stopDns?.();
-    if (dnsmasq && dnsmasq.exitCode === null) dnsmasq.kill('SIGTERM');
+    for (const p of [dnsmasq, dnsmasqFwd]) if (p && p.exitCode === null) p.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
 }
