@@ -111,7 +111,9 @@ const componentRoles: Record<string, PolicyRule[]> = {
 const nodeRules: PolicyRule[] = [
   rule(['create', 'get', 'list', 'watch', 'patch', 'update', 'delete'], [''], ['nodes']),
   rule(['patch', 'update'], [''], ['nodes/status']),
-  rule(READ, [''], ['pods', 'services', 'endpoints', 'configmaps', 'secrets', 'persistentvolumeclaims', 'persistentvolumes', 'namespaces', 'serviceaccounts']),
+  rule(READ, [''], ['pods', 'services', 'endpoints', 'persistentvolumes', 'namespaces', 'serviceaccounts']),
+  // narrowed further by the Node authorizer: only objects used by pods bound to the node
+  rule(['get'], [''], ['configmaps', 'secrets', 'persistentvolumeclaims']),
   rule(['create', 'delete'], [''], ['pods']),
   rule(['patch', 'update'], [''], ['pods/status']),
   rule(['create'], [''], ['pods/eviction', 'serviceaccounts/token']),

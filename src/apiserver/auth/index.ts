@@ -6,7 +6,9 @@ import { InformerFactory } from '../../client/factory.js';
 import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
 import { ensurePki, type Pki } from '../../util/pki.js';
-import type { ApiserverHooks, Authorizer, RequestAttributes } from '../hooks.js';
+import type { ApiserverHooks, Authorizer, Decision, RequestAttributes } from '../hooks.js';
+import type { KubeObject } from '../../api/object.js';
+import { authorizeNode } from './nodeauthz.js';
 import { escalationAdmission, nodeRestrictionAdmission } from './admission.js';
 import { readerFromClient, SkiffAuthenticator, type ObjectReader } from './authn.js';
 import { ensureBootstrapPolicy } from './bootstrap.js';
@@ -52,6 +54,20 @@ export interface SecurityHooks extends ApiserverHooks {
   issueServiceAccountToken(o: IssueOptions): { token: string; expirationTimestamp?: string };
 }
 
+/**
+ * The Node authorizer over the pod cache. A kubelet asks for a new pod's secrets right after it
+ * sees the pod bound, possibly before our cache has the binding: a denial is re-checked for up to 1 s.
+ */
+async function authorizeNodeSettled(attrs: RequestAttributes, podsOnNode: (node: string) => KubeObject[]): Promise<Decision | undefined> {
+  let d = authorizeNode(attrs, podsOnNode);
+  const end = Date.now() + 1000;
+  while (d && !d.allowed && /no relationship/.test(d.reason ?? '') && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+    d = authorizeNode(attrs, podsOnNode);
+  }
+  return d;
+}
+
 /** Keeps an RBAC index built from four informers, rebuilt lazily after any change. */
 class RbacCache {
   private idx?: RbacIndex;
@@ -93,11 +109,20 @@ export async function securityHooks(opts: SecurityOptions): Promise<SecurityHook
   const index = () => cache.index();
   const authenticator = new SkiffAuthenticator({ dataDir: opts.dataDir, signer, reader, issuer: opts.issuer, audiences: opts.audiences });
 
+  const pods = factory.get(R.pods);
+  pods.addIndex('node', (p) => [String((p.spec as { nodeName?: string } | undefined)?.nodeName ?? '')]);
+  const podsOnNode = (node: string) => pods.byIndex('node', node);
+
   const authorizer: Authorizer = {
     async authorize(given: RequestAttributes) {
       // The apiserver only parses paths of kinds it serves; API paths of other groups (authorization.k8s.io
       // reviews, TokenRequest...) arrive as non-resource requests. Parse them as Kubernetes does.
       const attrs = !given.isResourceRequest && /^\/apis?\/.+\/.+/.test(given.path) ? requestAttributes(given.verb.toUpperCase(), given.path, given.user) : given;
+      const byNode = await authorizeNodeSettled(attrs, podsOnNode);
+      if (byNode) {
+        decisions.inc({ decision: byNode.allowed ? 'allow' : 'deny' });
+        return byNode;
+      }
       if (!attrs.user.groups.includes('system:masters') && !cache.synced()) {
         decisions.inc({ decision: 'not_synced' });
         return { allowed: false, reason: 'RBAC caches are not synced yet' };
@@ -123,6 +148,7 @@ export async function securityHooks(opts: SecurityOptions): Promise<SecurityHook
     limitsStats: limits.stats,
     async start() {
       cache.start();
+      pods.start();
       const r = await ensureBootstrapPolicy(opts.client);
       log.info({ created: r.created, updated: r.updated }, 'bootstrap RBAC policy ensured');
       await cache.waitSynced();

@@ -63,4 +63,17 @@ t.test('NodeRestriction through the apiserver: a kubelet cert writes only its ow
   await t.rejects(kubelet.create(R.leases, { metadata: { name: 'n2' }, spec: { holderIdentity: 'n1' } }, 'kube-node-lease'), { code: 403 });
   await t.rejects(kubelet.delete(R.pods, 'on-n2', 'default'), { code: 403 }, 'pods of another node');
   await t.rejects(kubelet.create(R.configmaps, { metadata: { name: 'x' } }, 'default'), { code: 403 }, 'RBAC: nodes do not write configmaps');
+
+  // Node authorizer: secrets only through pods bound to the node
+  await s.admin.create(R.secrets, { metadata: { name: 'used' }, data: { k: 'dg==' } }, 'default');
+  await s.admin.create(R.secrets, { metadata: { name: 'unused' }, data: { k: 'dg==' } }, 'default');
+  await s.admin.create(R.serviceaccounts, { metadata: { name: 'app' } }, 'default');
+  await s.admin.create(R.pods, { metadata: { name: 'on-n1' }, spec: { nodeName: 'n1', serviceAccountName: 'app', containers: [{ name: 'c', image: 'skiff/pause:3.9', envFrom: [{ secretRef: { name: 'used' } }] }] } }, 'default');
+  t.equal((await kubelet.get(R.secrets, 'used', 'default')).metadata?.name, 'used', 'secret of a pod on the node');
+  await t.rejects(kubelet.get(R.secrets, 'unused', 'default'), { code: 403, message: /no relationship/ });
+  await t.rejects(kubelet.list(R.secrets, { namespace: 'default' }), { code: 403 }, 'nodes cannot list secrets');
+  const tr = await kubelet.request('POST', '/api/v1/namespaces/default/serviceaccounts/app/token', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'on-n1' } } });
+  t.equal(tr.status, 201, 'token for the SA of a pod on the node');
+  const other = await kubelet.request('POST', '/api/v1/namespaces/default/serviceaccounts/default/token', { spec: {} }).catch((e: { code?: number }) => ({ status: e.code }));
+  t.equal(other.status, 403, 'no token for an SA no pod on the node uses');
 });
