@@ -46,7 +46,7 @@ t.test('deployment: rollout, image update, rollback (kubectl rollout undo), hist
   const be = await startBackend();
   t.teardown(() => be.close());
   const h = await startHarness(be.client, { controllers: ['replicaset', 'deployment'], nodes: ['n1', 'n2'] });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   const c = be.client;
 
   await c.create(R.deployments, deployment('web', 3, 'img:1'), 'default');
@@ -110,7 +110,7 @@ t.test('deployment: Recreate stops old pods before starting new ones; scaling; p
   const be = await startBackend();
   t.teardown(() => be.close());
   const h = await startHarness(be.client, { controllers: ['replicaset', 'deployment'], nodes: ['n1'] });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   const c = be.client;
   await c.create(R.deployments, deployment('rec', 2, 'img:1', { type: 'Recreate' }), 'default');
   await eventually('rollout', async () => rolledOut(await c.get<D>(R.deployments, 'rec', 'default')));

@@ -43,7 +43,7 @@ t.test('garbage collector: background, orphan and foreground propagation', async
   const be = await startBackend();
   t.teardown(() => be.close());
   const h = await startHarness(be.client, { controllers: ['replicaset', 'deployment', 'garbagecollector'], nodes: ['n1'] });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   const c = be.client;
 
   await t.test('background: dependents go after the owner', async (t) => {
@@ -98,7 +98,7 @@ t.test('namespace deletion removes every namespaced object, then the namespace',
   const be = await startBackend();
   t.teardown(() => be.close());
   const h = await startHarness(be.client, { controllers: ['replicaset', 'deployment', 'garbagecollector', 'namespace'], nodes: ['n1'], tuning: { namespaceRecheckMs: 100 } });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   const c = be.client;
   await c.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team', ...(be.real ? {} : { finalizers: ['kubernetes'] }) }, spec: { finalizers: ['kubernetes'] } });
   await c.create(R.configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: 'team' }, data: { a: 'b' } }, 'team');

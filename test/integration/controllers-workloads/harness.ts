@@ -39,13 +39,17 @@ export interface Harness {
 /** Polls `fn` until it returns a truthy value or the deadline passes (then throws with `what`). */
 export type Truthy<T> = Exclude<T, false | '' | 0 | null | undefined>;
 
-export async function eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000): Promise<Truthy<T>> {
-  const deadline = Date.now() + timeoutMs;
+export async function eventually<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<Truthy<T>> {
+  const start = Date.now();
+  const deadline = start + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as Truthy<T>;
+      if (v) {
+        if (process.env.SKIFF_TEST_PROFILE) process.stderr.write(`# ${what}: ${Date.now() - start} ms\n`);
+        return v as Truthy<T>;
+      }
     } catch (err) {
       last = err;
     }

@@ -30,7 +30,7 @@ t.test('job: failed pods are retried until success; backoffLimit fails the job',
     return list.indexOf(p.metadata!.name!) < 2 ? 'fail' : 'succeed';
   };
   const h = await startHarness(be.client, { controllers: ['job'], nodes: ['n1'], fate, tuning: { jobBackoffBaseMs: 20 } });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   const c = be.client;
 
   await c.create(R.jobs, job('retry', { backoffLimit: 3, completions: 2 }), 'default');
@@ -58,7 +58,7 @@ t.test('cronjob: fires on schedule with an injected clock, keeps history limits'
   t.teardown(() => be.close());
   const clock = new FakeClock(Date.parse('2026-03-01T10:02:00Z'));
   const h = await startHarness(be.client, { controllers: ['cronjob', 'job'], nodes: ['n1'], fate: () => 'succeed', clock, tuning: { cronResyncMs: 30 } });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   const c = be.client;
   // creationTimestamp is real time; start counting from an explicit lastScheduleTime
   const cj = await c.create(

@@ -13,7 +13,7 @@ t.test('replicaset: adopts matching orphans, scales down the least valuable pods
   t.teardown(() => be.close());
   const fate = (p: Pod): PodFate => (p.metadata?.labels?.fate as PodFate | undefined) ?? 'run';
   const h = await startHarness(be.client, { controllers: ['replicaset'], nodes: ['n1', 'n2'], fate });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   const c = be.client;
   const rs = await c.create(
     R.replicasets,

@@ -15,7 +15,7 @@ t.test('statefulset: ordered creation, claims, partitioned rolling update, order
   const be = await startBackend();
   t.teardown(() => be.close());
   const h = await startHarness(be.client, { controllers: ['statefulset'], nodes: ['n1', 'n2'] });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   const c = be.client;
   const created: string[] = [];
   const violations: string[] = [];
@@ -91,7 +91,7 @@ t.test('daemonset: one pod per eligible node (3 fake nodes), taints, rolling upd
   await createNodes(c, ['a', 'b'], () => ({}));
   await createNodes(c, ['tainted'], () => ({ spec: { taints: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }] } }));
   const h = await startHarness(c, { controllers: ['daemonset'], nodes: ['a', 'b', 'tainted'] });
-  t.teardown(() => h.stop());
+  be.defer(() => h.stop());
   await c.create(
     R.daemonsets,
     {
