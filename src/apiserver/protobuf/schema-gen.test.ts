@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { findGoTags, generateSchemaModule } from './schema-gen.js';
 import { kubernetesTool } from './capture.js';
 import { parseSchema } from './table.js';
-import { SkiffError } from '../../util/errors.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -23,7 +22,7 @@ t.test('schema.ts regenerates byte-identical from kubectl v1.33', async (t) => {
 });
 
 t.test('parseSchema rejects malformed tables', async (t) => {
-  const bad = (text: string) => t.throws(() => parseSchema(text), SkiffError, text.split('\n').pop());
+  const bad = (text: string) => t.throws(() => parseSchema(text), { name: 'SkiffError', code: 'ERR_PROTOBUF_SCHEMA' }, text.split('\n').pop() ?? text);
   bad('A x=1:string');
   bad('package a p\nA x:string');
   bad('package a p\nA x=1:b:B');

@@ -57,7 +57,7 @@ t.test('kubectl create deployment (2 replicas)', async (t) => {
   t.equal(d.spec?.replicas, 2);
   t.strictSame(d.spec?.selector, { matchLabels: { app: 'web' } });
   t.match(d.spec?.template, { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'nginx', image: 'nginx:1.27' }] } });
-  t.equal(d.metadata.labels?.app, 'web');
+  t.equal(d.metadata?.labels?.app, 'web');
   t.ok((await decoded('Deployment')) >= 1, 'the body was protobuf');
 });
 
@@ -76,7 +76,7 @@ t.test('kubectl create configmap', async (t) => {
 
 t.test('kubectl create namespace', async (t) => {
   await k('create', 'namespace', 'team-a');
-  t.equal((await get(R.namespaces, 'team-a')).metadata.name, 'team-a');
+  t.equal((await get(R.namespaces, 'team-a')).metadata?.name, 'team-a');
   t.match(await k('get', 'namespace', 'team-a', '-o', 'name'), /namespace\/team-a/);
 });
 
@@ -97,7 +97,7 @@ t.test('helm install, list, uninstall (protobuf Secret POST/PUT/DELETE)', async 
   t.equal((await get(R.configmaps, 'demo-cm', 'default')).data?.greeting, 'hello', 'chart object applied');
   const rel = await get(R.secrets, 'sh.helm.release.v1.demo.v1', 'default');
   t.equal(rel.type, 'helm.sh/release.v1');
-  t.match(rel.metadata.labels, { owner: 'helm', name: 'demo', status: 'deployed', version: '1' }, 'PUT after install marked it deployed');
+  t.match(rel.metadata?.labels, { owner: 'helm', name: 'demo', status: 'deployed', version: '1' }, 'PUT after install marked it deployed');
   t.match(await run(helm, ['list', '--namespace=default']), /demo\s+default\s+1\s+.*deployed\s+tiny-0\.1\.0/);
   t.match(await run(helm, ['uninstall', 'demo', '--namespace=default']), /release "demo" uninstalled/);
   const left = await api.client.list<Obj>(R.secrets, { namespace: 'default', labelSelector: 'owner=helm' });
