@@ -95,8 +95,8 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
     nodeInformer.stop();
     agent.stop();
     for (const t of timers) clearInterval(t);
-    workers?.stopAll();
     for (let i = 0; i < 100 && inflight > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    workers?.stopAll();
     await server.close();
   };
 

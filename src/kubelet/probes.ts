@@ -116,12 +116,7 @@ export class ContainerProber {
     const period = (p.periodSeconds ?? 10) * 1000;
     const tick = async (): Promise<void> => {
       if (w.stopped) return;
-      let ok = false;
-      try {
-        ok = await this.runner.run(p, this.containerId, this.podIP, this.c);
-      } catch {
-        ok = false;
-      }
+      const ok = await this.runner.run(p, this.containerId, this.podIP, this.c).catch(() => false);
       if (w.stopped) return;
       probeTotal.inc({ probe: kind, result: ok ? 'success' : 'failure' });
       if (ok) { w.successes++; w.failures = 0; } else { w.failures++; w.successes = 0; }

@@ -66,8 +66,7 @@ export function renderContainerStatus(v: ContainerView, runtime: string): Contai
 }
 
 /** Pure: the pod phase from its containers (restartPolicy decides what "all exited" means). */
-export function podPhase(pod: Pod, v: PodView): PodStatus['phase'] {
-  const policy = pod.spec?.restartPolicy ?? 'Always';
+export function podPhase(_pod: Pod, v: PodView): PodStatus['phase'] {
   if (v.initFailed) return 'Failed';
   if (!v.initDone) return 'Pending';
   if (v.app.some((c) => !c.latest)) return 'Pending';

@@ -42,6 +42,8 @@ interface PodRecord {
   podIP: string;
   waiting: Map<string, { reason: string; message?: string }>;
   probers: Map<string, ContainerProber>;
+  /** the runtime's message of the last failed pull, per container */
+  pullErrors: Map<string, string>;
   lastStatus?: string;
 }
 
@@ -67,6 +69,7 @@ export function shouldRestart(policy: string | undefined, exitCode: number): boo
  */
 export class PodWorkers {
   private readonly records = new Map<string, PodRecord>();
+  private closed = false;
   constructor(private readonly d: PodWorkerDeps) {}
 
   podDir(uid: string): string {
@@ -78,7 +81,7 @@ export class PodWorkers {
     const uid = pod.metadata!.uid!;
     let r = this.records.get(uid);
     if (!r) {
-      r = { uid, pod, podIP: pod.status?.podIP ?? '', waiting: new Map(), probers: new Map() };
+      r = { uid, pod, podIP: pod.status?.podIP ?? '', waiting: new Map(), probers: new Map(), pullErrors: new Map() };
       this.records.set(uid, r);
     }
     r.pod = pod;
@@ -189,6 +192,7 @@ export class PodWorkers {
     if (!p) {
       p = new ContainerProber(this.d.probes, c, inst.id, rec.podIP, () => this.d.enqueue(key));
       rec.probers.set(inst.id, p);
+      if (this.closed) p.stop(); // the kubelet is stopping: no new probe timers
     }
     return p;
   }
@@ -199,10 +203,12 @@ export class PodWorkers {
     if (latest && latest.state === 'exited' && latest.finishedAt - latest.startedAt > this.d.backoff.maxMs * 2) this.d.backoff.reset(bkey);
     const wait = Math.max(this.d.backoff.remaining(bkey), this.d.backoff.remaining(`${bkey}:pull`));
     if (wait > 0) {
-      const pulling = this.d.backoff.remaining(`${bkey}:pull`) > 0;
-      const reason = pulling ? 'ImagePullBackOff' : 'CrashLoopBackOff';
-      const message = pulling ? `Back-off pulling image "${c.image}": ${rec.waiting.get(c.name)?.message ?? ''}` : `back-off ${Math.round(this.d.backoff.remaining(bkey) / 1000)}s restarting failed container=${c.name} pod=${rec.pod.metadata?.name}_${rec.pod.metadata?.namespace}(${rec.uid})`;
-      rec.waiting.set(c.name, { reason, message: pulling ? message.replace(/: Back-off pulling.*$/, '') : message });
+      const pullError = rec.pullErrors.get(c.name);
+      if (this.d.backoff.remaining(`${bkey}:pull`) > 0 && pullError !== undefined) {
+        rec.waiting.set(c.name, { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}": ${pullError}` });
+      } else {
+        rec.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${Math.ceil(wait / 1000)}s restarting failed container=${c.name} pod=${rec.pod.metadata?.name}_${rec.pod.metadata?.namespace}(${rec.uid})` });
+      }
       this.d.enqueue(key, wait + 50);
       return false;
     }
@@ -210,8 +216,10 @@ export class PodWorkers {
     try {
       await this.d.runtime.ensureImage(c.image ?? '', pullPolicy(c), await this.pullSecrets(rec.pod));
       this.d.backoff.reset(`${bkey}:pull`);
+      rec.pullErrors.delete(c.name);
     } catch (err) {
       this.d.backoff.next(`${bkey}:pull`);
+      rec.pullErrors.set(c.name, errorMessage(err));
       rec.waiting.set(c.name, { reason: (err as SkiffError).code === 'ERR_IMAGE_NEVER_PULL' ? 'ErrImageNeverPull' : 'ErrImagePull', message: errorMessage(err) });
       this.d.events?.event(rec.pod as Kube<Pod>, 'Warning', 'Failed', errorMessage(err));
       this.d.enqueue(key, this.d.backoff.remaining(`${bkey}:pull`) + 50);
@@ -338,7 +346,7 @@ export class PodWorkers {
     const snap = await this.d.cache.fresh();
     const orphanUids = new Set([...snap.sandboxes.map((s) => s.podUid), ...snap.containers.map((c) => c.podUid)].filter((u) => u && !liveUids.has(u)));
     for (const uid of orphanUids) {
-      const rec = this.records.get(uid) ?? { uid, pod: { spec: { containers: [] } } as unknown as Pod, podIP: '', waiting: new Map(), probers: new Map() };
+      const rec = this.records.get(uid) ?? { uid, pod: { spec: { containers: [] } } as unknown as Pod, podIP: '', waiting: new Map(), probers: new Map(), pullErrors: new Map() };
       this.d.log.info({ uid }, 'removing containers of a pod that is gone');
       await this.terminate(rec, this.records.has(uid) ? this.graceOf(rec.pod) : 0);
       this.forget(uid);
@@ -354,6 +362,7 @@ export class PodWorkers {
   }
 
   stopAll(): void {
+    this.closed = true;
     for (const uid of [...this.records.keys()]) {
       const rec = this.records.get(uid)!;
       for (const p of rec.probers.values()) p.stop();

@@ -25,9 +25,11 @@ async function kubectlBinary(dir: string): Promise<string> {
 
 t.test('kubectl logs / exec / attach through the apiserver to the kubelet', async (t) => {
   if (!(await dockerAvailable())) return t.fail('docker with the skiff images is required (scripts/images.sh)');
-  let client!: ApiClient;
-  const api = await startTestApiserver({ hooks: { plugins: [podStreamingPlugin({ get client() { return client; }, kubeletScheme: 'http' })] } });
-  client = api.client;
+  // the plugin is built with the app, before the client exists: hand it a late-bound one
+  const late: { client?: ApiClient } = {};
+  const api = await startTestApiserver({ hooks: { plugins: [podStreamingPlugin({ get client() { return late.client!; }, kubeletScheme: 'http' })] } });
+  late.client = api.client;
+  const client = api.client;
   t.teardown(() => api.close());
   const dir = await mkdtemp(join(tmpdir(), 'skiff-kubectl-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -1,0 +1,72 @@
+import t from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { allocate, release, FileIpam } from './ipam.js';
+import { parseCidr, gatewayOf, podAddressRange, intToIp, cidrContains } from './cidr.js';
+import { podLinkNames, renderBridgeSetup, renderHostVeth, renderPodSide, renderNodeRoutes, BridgeNetwork, ROUTE_PROTO } from './bridge.js';
+import { FakeHost } from '../../host/host.js';
+
+t.test('cidr helpers', async (t) => {
+  const c = parseCidr('10.244.3.17/24');
+  t.equal(intToIp(c.base), '10.244.3.0');
+  t.equal(gatewayOf(c), '10.244.3.1');
+  const r = podAddressRange(c);
+  t.same([intToIp(r.first), intToIp(r.last)], ['10.244.3.2', '10.244.3.254']);
+  t.ok(cidrContains(c, '10.244.3.200'));
+  t.notOk(cidrContains(c, '10.244.4.1'));
+  t.throws(() => parseCidr('10.0.0.0/31'), { code: 'ERR_BAD_CIDR' });
+});
+
+t.test('IPAM: sticky per pod, skips used, does not reuse a freed address at once, exhausts', async (t) => {
+  let s = { cidr: '10.1.0.0/29', allocations: {} as Record<string, string> };
+  const got: string[] = [];
+  for (const uid of ['a', 'b', 'c']) {
+    const r = allocate(s, uid);
+    s = r.state;
+    got.push(r.ip);
+  }
+  t.same(got, ['10.1.0.2', '10.1.0.3', '10.1.0.4']);
+  t.equal(allocate(s, 'b').ip, '10.1.0.3', 'same pod, same address');
+  s = release(s, 'a');
+  const d = allocate(s, 'd');
+  t.equal(d.ip, '10.1.0.5', 'next after the last handed out, not the freed one');
+  s = d.state;
+  for (const uid of ['e', 'f']) s = allocate(s, uid).state; // .6 and wraps to .2
+  t.equal(s.allocations['10.1.0.2'], 'f', 'wraps around to freed addresses');
+  t.throws(() => allocate(s, 'g'), { code: 'ERR_IPAM_EXHAUSTED' });
+});
+
+t.test('FileIpam survives a restart and serializes concurrent calls', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'skiff-ipam-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const a = new FileIpam(dir, '10.2.0.0/24');
+  const ips = await Promise.all(Array.from({ length: 20 }, (_, i) => a.allocate(`pod${i}`)));
+  t.equal(new Set(ips).size, 20, 'no duplicates under concurrency');
+  const b = new FileIpam(dir, '10.2.0.0/24');
+  t.equal(await b.allocate('pod3'), ips[3], 'a new instance reads the state');
+  const fresh = await b.allocate('new');
+  t.notOk(ips.includes(fresh), 'never hands out a live address');
+  await b.retain(new Set(['pod1', 'new']));
+  t.same(Object.values((await b.load()).allocations).sort(), ['new', 'pod1']);
+});
+
+t.test('bridge renders', async (t) => {
+  const link = podLinkNames('0b7c9f9e-1111-2222-3333-444455556666');
+  t.ok(link.hostIf.length <= 15 && link.podIf.length <= 15);
+  t.equal(podLinkNames('0b7c9f9e-1111-2222-3333-444455556666').hostIf, link.hostIf, 'stable');
+  t.equal(renderBridgeSetup('skiff0', '10.244.1.0/24'), 'link add skiff0 type bridge\naddr replace 10.244.1.1/24 dev skiff0\nlink set skiff0 up\n');
+  t.match(renderHostVeth('skiff0', link, { pid: 42 }), new RegExp(`link set ${link.podIf} netns 42\n.*master skiff0\n.*hairpin on`, 's'));
+  t.match(renderHostVeth('skiff0', link, { name: 'podns' }), /netns podns/);
+  t.equal(renderPodSide(link, '10.244.1.7', '10.244.1.0/24'),
+    `link set lo up\nlink set ${link.podIf} name eth0\naddr add 10.244.1.7/24 dev eth0\nlink set eth0 up\nroute add default via 10.244.1.1 dev eth0\n`);
+  t.same(renderNodeRoutes([{ cidr: '10.244.2.0/24', via: '192.0.2.2' }, { cidr: '10.244.1.0/24', via: '192.0.2.1' }]), ['10.244.1.0/24 via 192.0.2.1', '10.244.2.0/24 via 192.0.2.2']);
+});
+
+t.test('route sync only adds/removes our own (proto) routes', async (t) => {
+  const host = new FakeHost((cmd, args) => (cmd === 'ip' && args.includes('show') ? { stdout: '10.244.9.0/24 via 192.0.2.9 dev eth0 proto 83\n10.244.2.0/24 via 192.0.2.2 dev eth0 proto 83\n' } : undefined));
+  const b = new BridgeNetwork(host, 'skiff0', '10.244.1.0/24');
+  await b.syncRoutes([{ cidr: '10.244.2.0/24', via: '192.0.2.2' }, { cidr: '10.244.3.0/24', via: '192.0.2.3' }]);
+  const batch = host.calls.find((c) => c.args.includes('-batch'));
+  t.equal(batch?.input, `route del 10.244.9.0/24 proto ${ROUTE_PROTO}\nroute replace 10.244.3.0/24 via 192.0.2.3 proto ${ROUTE_PROTO}\n`);
+});
