@@ -3,19 +3,14 @@
  * `pods: 'verified'`) feed a coalesced snapshot rebuild; each rebuild swaps a new ClusterZone
  * into the server whole. `skiff up` / `skiff server` call startDns once.
  */
-import type { Namespace, Pod, Service } from 'kubernetes-types/core/v1.js';
-import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
-import { R } from '../api/registry.js';
-import { SharedInformer } from '../client/informer.js';
-import type { ApiClient, Informer } from '../client/types.js';
-import type { KubeObject } from '../api/object.js';
+import type { ApiClient } from '../client/types.js';
 import { componentLogger } from '../util/log.js';
 import { SkiffError } from '../util/errors.js';
-import { Forwarder, parseUpstream, resolvConfUpstreams } from './forward.js';
-import { buildSnapshot, snapshotToWire } from './model.js';
+import { Forwarder, parseUpstream, resolvConfUpstreams, type Upstream } from './forward.js';
+import { snapshotToWire } from './model.js';
 import { WorkerPool } from './workers.js';
-import { metrics } from './metrics.js';
-import { ClusterZone, type PodMode, type ZoneConfig } from './records.js';
+import type { PodMode, ZoneConfig } from './records.js';
+import { ClusterWatch } from './watch.js';
 import { DnsServer, type RateLimit } from './server.js';
 
 const log = componentLogger('dns');
@@ -49,14 +44,20 @@ export interface DnsHandle {
   port(): number;
 }
 
-export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
+interface Resolved {
+  cfg: ZoneConfig;
+  upstreams: Upstream[];
+  workers: number;
+  rateLimit: RateLimit;
+}
+
+function resolveOptions(opts: DnsOptions): Resolved {
   const ttl = opts.ttl ?? 5;
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new SkiffError('ERR_DNS_CONFIG', `ttl must be an integer in 0..3600, got ${ttl}`);
   const workers = opts.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new SkiffError('ERR_DNS_CONFIG', `workers must be an integer in 1..64, got ${workers}`);
   if (opts.listen.length === 0) throw new SkiffError('ERR_DNS_CONFIG', 'dns needs at least one listen address');
   const own = opts.listen.map((l) => l.address);
-  const upstreams = opts.upstreams ? opts.upstreams.map(parseUpstream) : resolvConfUpstreams(opts.resolvConf, own);
   const cfg: ZoneConfig = {
     clusterDomain: (opts.clusterDomain ?? 'cluster.local').replace(/\.$/, '').toLowerCase(),
     ttl,
@@ -64,78 +65,47 @@ export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
     reverseFallthrough: opts.reverseFallthrough ?? true,
     nsAddresses: own.filter((a) => a !== '0.0.0.0' && a !== '::'),
   };
+  const upstreams = opts.upstreams ? opts.upstreams.map(parseUpstream) : resolvConfUpstreams(opts.resolvConf, own);
+  return { cfg, upstreams, workers, rateLimit: opts.rateLimit ?? { qps: 5000, burst: 10000 } };
+}
 
-  const services = new SharedInformer<Service & KubeObject>(opts.client, R.services);
-  const slices = new SharedInformer<EndpointSlice & KubeObject>(opts.client, R.endpointslices);
-  const namespaces = new SharedInformer<Namespace & KubeObject>(opts.client, R.namespaces);
-  const pods = cfg.pods === 'verified' ? new SharedInformer<Pod & KubeObject>(opts.client, R.pods) : undefined;
-  const informers: Informer[] = [services, slices, namespaces, ...(pods ? [pods] : [])] as Informer[];
-
-  const build = (serial: number) =>
-    new ClusterZone(
-      buildSnapshot({ services: services.list(), slices: slices.list(), namespaces: namespaces.list(), pods: pods?.list(), synced: informers.every((i) => i.hasSynced()), serial }),
-      cfg,
-    );
-
-  const rateLimit = opts.rateLimit ?? { qps: 5000, burst: 10000 };
-  const forwarder = new Forwarder({ upstreams, timeoutMs: opts.forwardTimeoutMs });
-  let zone = build(Math.floor(Date.now() / 1000));
-  const server = new DnsServer({ zone, forwarder, rateLimit });
+export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
+  const { cfg, upstreams, workers, rateLimit } = resolveOptions(opts);
   let pool: WorkerPool | undefined;
-
-  let firstChange: number | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const rebuild = () => {
-    timer = undefined;
-    const started = firstChange ?? Date.now();
-    firstChange = undefined;
-    zone = build(Math.floor(Date.now() / 1000));
-    server.setZone(zone);
-    pool?.broadcast(snapshotToWire(zone.snap));
-    metrics.programming.observe((Date.now() - started) / 1000);
-  };
-  let stopped = false;
-  const changed = () => {
-    if (stopped) return;
-    firstChange ??= Date.now();
-    timer ??= setTimeout(rebuild, opts.rebuildDelayMs ?? 20);
-  };
-  for (const inf of informers) inf.addHandlers({ add: changed, update: changed, delete: changed });
-
-  try {
-    await server.listen(opts.listen);
-  } catch (err) {
-    await server.close();
+  const watch = new ClusterWatch(
+    opts.client,
+    cfg,
+    (zone) => {
+      server.setZone(zone); // only called after start(), when server exists
+      pool?.broadcast(snapshotToWire(zone.snap));
+    },
+    opts.rebuildDelayMs,
+  );
+  const forwarder = new Forwarder({ upstreams, timeoutMs: opts.forwardTimeoutMs });
+  const server = new DnsServer({ zone: watch.current(), forwarder, rateLimit });
+  const fail = async (code: string, msg: string, err: unknown): Promise<never> => {
+    watch.stop();
+    await pool?.stop();
     forwarder.close();
-    throw new SkiffError('ERR_DNS_LISTEN', `dns cannot listen on ${opts.listen.map((l) => `${l.address}:${l.port}`).join(', ')}`, { cause: err });
-  }
+    await server.close();
+    throw new SkiffError(code, msg, { cause: err });
+  };
+  await server.listen(opts.listen).catch((err) => fail('ERR_DNS_LISTEN', `dns cannot listen on ${opts.listen.map((l) => `${l.address}:${l.port}`).join(', ')}`, err));
   if (workers > 1) {
     pool = new WorkerPool({
       count: workers - 1,
       sockets: server.udpSockets(),
-      init: () => ({ type: 'init', cfg, snap: snapshotToWire(zone.snap), upstreams, forwardTimeoutMs: opts.forwardTimeoutMs, rateLimit }),
+      init: () => ({ type: 'init', cfg, snap: snapshotToWire(watch.current().snap), upstreams, forwardTimeoutMs: opts.forwardTimeoutMs, rateLimit }),
     });
-    try {
-      await pool.start();
-    } catch (err) {
-      await pool.stop();
-      await server.close();
-      throw new SkiffError('ERR_DNS_WORKERS', 'starting dns workers failed', { cause: err });
-    }
+    await pool.start().catch((err) => fail('ERR_DNS_WORKERS', 'starting dns workers failed', err));
   }
-  for (const inf of informers) inf.start();
-  void Promise.all(informers.map((i) => i.synced())).then(() => {
-    if (stopped) return;
-    changed();
-    log.info({ port: server.port(), upstreams: upstreams.map((u) => `${u.host}:${u.port}`), zone: cfg.clusterDomain }, 'dns synced and serving');
-  });
+  const port = server.port();
+  void watch.start().then(() => log.info({ port, workers, upstreams: upstreams.map((u) => `${u.host}:${u.port}`), zone: cfg.clusterDomain }, 'dns synced and serving'));
 
   return {
-    port: () => server.port(),
+    port: () => port,
     async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      for (const inf of informers) inf.stop();
+      watch.stop();
       await pool?.stop();
       forwarder.close();
       await server.close();
