@@ -131,7 +131,19 @@ export async function startServer(o: ClusterOptions): Promise<Running & { pki: P
     stops.push(() => dns.stop());
   }
   if (o.ingress) {
-    const ing = await step(o, 'ingress', () => startIngress({ client, httpPort: o.httpPort, httpsPort: o.httpsPort, publishAddresses: [o.nodeIP] }));
+    const ing = await step(o, 'ingress', async () => {
+      await client
+        .create(R.ingressclasses, {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'IngressClass',
+          metadata: { name: 'skiff', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
+          spec: { controller: 'skiff.io/ingress' },
+        })
+        .catch((err) => {
+          if ((err as { code?: number }).code !== 409) throw err;
+        });
+      return startIngress({ client, httpPort: o.httpPort, httpsPort: o.httpsPort, publishAddresses: [o.nodeIP] });
+    });
     stops.push(() => ing.stop());
   }
   return {
