@@ -9,6 +9,10 @@ import { makeService, makeSlice } from './fixtures.js';
 import { cleanupProxyRules, startProxy, type ProxyHandle, type SyncReport } from './index.js';
 import { Proxier } from './proxier.js';
 import { SharedInformer } from '../client/informer.js';
+import type { Service } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import { snapshotFromObjects } from './model.js';
+import { renderRuleset, rulesetToText } from './render.js';
 import { proxyHealthResponse } from './healthcheck.js';
 
 const NODE = 'node-a';
@@ -229,3 +233,42 @@ async function freePort(): Promise<number> {
     });
   });
 }
+
+t.test('a long run of partial syncs leaves the kernel equal to a fresh full render', async (t) => {
+  const { client, ipt, handle } = await setup(t);
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const names = ['a', 'b', 'c', 'd', 'e'];
+  for (let step = 0; step < 40; step++) {
+    const name = names[rnd(names.length)];
+    const i = names.indexOf(name);
+    const op = rnd(4);
+    const exists = await client.get(R.services, name, 'default').then(() => true, () => false);
+    if (op === 0 && exists) await client.delete(R.services, name, 'default');
+    else if (op === 1 || !exists) {
+      const svc = makeService({ name, type: rnd(2) ? 'NodePort' : 'ClusterIP', clusterIP: `10.96.1.${i + 1}`, ports: [{ port: 80, nodePort: 30100 + i }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30200 + i }] });
+      if (exists) await client.update(R.services, svc);
+      else await client.create(R.services, svc);
+    } else {
+      const eps = Array.from({ length: rnd(4) }, (_, j) => ({ ip: `10.244.${1 + rnd(2)}.${10 * i + j}`, node: rnd(2) ? NODE : 'node-b', ready: rnd(3) > 0, serving: true, terminating: rnd(3) === 0 }));
+      const slice = makeSlice({ service: name, ports: [{ port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: eps });
+      const has = await client.get(R.endpointslices, slice.metadata!.name!, 'default').then(() => true, () => false);
+      if (has) await client.update(R.endpointslices, slice);
+      else await client.create(R.endpointslices, slice);
+    }
+    await handle.proxier.idle();
+  }
+  const svcs = (await client.list(R.services)).items as unknown as Service[];
+  const slices = (await client.list(R.endpointslices)).items as unknown as EndpointSlice[];
+  const fresh = new FakeIptables();
+  await fresh.restore(rulesetToText(renderRuleset(snapshotFromObjects(svcs, slices), { nodeName: NODE, clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12' })), { noflush: true });
+  for (const table of ['nat', 'filter'] as const) {
+    const ours = (f: FakeIptables) => f.chains(table).filter((c) => c.startsWith('SKIFF-')).sort();
+    t.same(ours(ipt), ours(fresh), `${table} chains`);
+    for (const c of ours(fresh)) t.same(ipt.rules(table, c), fresh.rules(table, c), `${table}/${c}`);
+  }
+  t.ok(ipt.restores.length > 10, `${ipt.restores.length} restores, all but the first partial`);
+});

@@ -14,7 +14,19 @@ import { ServiceHealthServers, type ProxyHealthStatus, type ServiceHealth } from
 import { applyLoadBalancerAddresses } from './lbaddr.js';
 import { proxyMetrics } from './metrics.js';
 import { endpointsOf, sliceServiceKey, servicePortsOf, usableEndpoints, type EndpointInfo, type ServicePortInfo } from './model.js';
-import { assembleRuleset, renderRestore, renderServicePort, type RenderContext, type Ruleset, type ServiceRules } from './render.js';
+import {
+  assembleRuleset,
+  renderRestore,
+  renderRestoreChanges,
+  renderServicePort,
+  renderSharedChains,
+  sameLines,
+  sharedFragmentsDiffer,
+  type RenderContext,
+  type RestoreDocument,
+  type Ruleset,
+  type ServiceRules,
+} from './render.js';
 import { SyncRunner } from './runner.js';
 
 const log = componentLogger('proxy');
@@ -157,8 +169,10 @@ export class Proxier extends EventEmitter {
   /** Re-renders one Service's ports from the caches; returns the port keys it had and has. */
   private refreshService(svcKey: string): string[] {
     const before = this.portsBySvc.get(svcKey) ?? [];
-    for (const k of before) this.rendered.delete(k);
-    this.sortedKeys = undefined;
+    for (const k of before) {
+      if (!this.oldRules.has(k)) this.oldRules.set(k, this.rendered.get(k));
+      this.rendered.delete(k);
+    }
     const svc = this.o.services.get(svcKey) as Service | undefined;
     const sps = svc ? servicePortsOf(svc) : [];
     const eps = endpointsOf(sps, this.o.slices.byIndex('service', svcKey) as unknown as EndpointSlice[]);
@@ -167,6 +181,7 @@ export class Proxier extends EventEmitter {
       const list = eps.get(sp.key) ?? [];
       this.rendered.set(sp.key, renderServicePort(sp, list, this.o.ctx));
     }
+    if (before.join('\n') !== now.join('\n')) this.sortedKeys = undefined;
     if (sps.length > 0) this.portsBySvc.set(svcKey, now);
     else this.portsBySvc.delete(svcKey);
     this.pendingPorts.set(svcKey, { sps, eps });
@@ -174,6 +189,8 @@ export class Proxier extends EventEmitter {
   }
 
   private sortedKeys?: string[];
+  /** Rules of the ports this sync re-rendered, as they were before (for the delta). */
+  private readonly oldRules = new Map<string, ServiceRules | undefined>();
 
   /** Port keys in render order, re-sorted only when the set of ports changed. */
   private sortedPortKeys(): string[] {
@@ -194,18 +211,23 @@ export class Proxier extends EventEmitter {
       if (t !== undefined) times.set(k, t);
       this.changeTimes.delete(k);
     }
+    this.oldRules.clear();
     const touchedPorts = [...work].flatMap((k) => this.refreshService(k));
-    const next = assembleRuleset(
-      this.sortedPortKeys().map((k) => this.rendered.get(k)!),
-      this.o.ctx,
-    );
     try {
-      let stale = { nat: [] as string[], filter: [] as string[] };
-      if (full) {
-        stale = await this.staleChains(next);
+      let next: Ruleset;
+      let doc: RestoreDocument;
+      if (full || !this.lastApplied) {
+        next = assembleRuleset(
+          this.sortedPortKeys().map((k) => this.rendered.get(k)!),
+          this.o.ctx,
+        );
+        const stale = await this.staleChains(next);
         await this.ensureJumps();
+        doc = renderRestore(next, null, stale);
+      } else {
+        next = this.lastApplied;
+        doc = this.renderDelta(next, touchedPorts);
       }
-      const doc = renderRestore(next, full ? null : this.lastApplied, stale);
       if (doc.text !== '') await this.o.iptables.restore(doc.text, { noflush: true });
       this.lastApplied = next;
       this.needFull = false;
@@ -221,6 +243,42 @@ export class Proxier extends EventEmitter {
     } catch (err) {
       this.onSyncFailure(err, work, times);
     }
+  }
+
+  /**
+   * Partial sync: updates `rs` (the applied ruleset) in place for the re-rendered ports and returns
+   * the document for just the chains that changed; the shared chains are rebuilt only when some
+   * port's fragment in them changed. On failure the caller drops `rs` and syncs fully.
+   */
+  private renderDelta(rs: Ruleset, touchedPorts: string[]): RestoreDocument {
+    const write = { nat: [] as string[], filter: [] as string[] };
+    const remove = { nat: [] as string[], filter: [] as string[] };
+    let sharedChanged = false;
+    for (const k of touchedPorts) {
+      const before = this.oldRules.get(k);
+      const after = this.rendered.get(k);
+      const keep = new Set((after?.chains ?? []).map(([name]) => name));
+      for (const [name] of before?.chains ?? []) if (!keep.has(name) && rs.nat.delete(name)) remove.nat.push(name);
+      for (const [name, lines] of after?.chains ?? []) {
+        const had = rs.nat.get(name);
+        if (had && sameLines(had, lines)) continue;
+        rs.nat.set(name, lines);
+        write.nat.push(name);
+      }
+      sharedChanged ||= sharedFragmentsDiffer(before, after);
+    }
+    if (sharedChanged) {
+      const shared = renderSharedChains(this.sortedPortKeys().map((k) => this.rendered.get(k)!), this.o.ctx);
+      for (const table of ['nat', 'filter'] as const) {
+        for (const [name, lines] of shared[table]) {
+          const had = rs[table].get(name);
+          if (had && sameLines(had, lines)) continue;
+          rs[table].set(name, lines);
+          write[table].push(name);
+        }
+      }
+    }
+    return renderRestoreChanges(rs, write, remove);
   }
 
   private recordSuccess(mode: SyncReport['mode'], started: number, next: Ruleset, latencies: number[]): void {

@@ -169,11 +169,14 @@ export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInf
   return res;
 }
 
-/** Pure: the fixed nat and filter chains around the per-service fragments (given in service port key order). */
-export function assembleRuleset(perService: Iterable<ServiceRules>, ctx: RenderContext): Ruleset {
-  const all = [...perService];
-  const nat: ChainMap = new Map();
-  const filter: ChainMap = new Map();
+/** The chains every ruleset has, built from the per-service fragments (in service port key order). */
+export interface SharedChains {
+  nat: [string, string[]][];
+  filter: [string, string[]][];
+}
+
+/** Pure: the fixed nat and filter chains around the per-service fragments. */
+export function renderSharedChains(all: ServiceRules[], ctx: RenderContext): SharedChains {
   const natServices = all.flatMap((r) => r.natServices);
   if (ctx.nodePortAddresses && ctx.nodePortAddresses.length > 0) {
     for (const ip of [...new Set([...ctx.nodePortAddresses, '127.0.0.1'])].sort()) {
@@ -182,32 +185,56 @@ export function assembleRuleset(perService: Iterable<ServiceRules>, ctx: RenderC
   } else {
     natServices.push(`-A ${SERVICES} -m comment --comment ${q('skiff service nodeports; must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j ${NODEPORTS}`);
   }
-  nat.set(SERVICES, natServices);
-  nat.set(NODEPORTS, all.flatMap((r) => r.natNodePorts));
-  nat.set(POSTROUTING, [
-    `-A ${POSTROUTING} -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
-    `-A ${POSTROUTING} -j MARK --xor-mark ${MASQ_MARK}`,
-    `-A ${POSTROUTING} -m comment --comment ${q('skiff service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
-  ]);
-  nat.set(MARK_MASQ, [`-A ${MARK_MASQ} -j MARK --or-mark ${MASQ_MARK}`]);
-  // Service chains follow the (sorted) order of the service ports: deterministic without a re-sort.
-  for (const r of all) for (const [name, lines] of r.chains) nat.set(name, lines);
-
   const filterServices = all.flatMap((r) => r.filterServices);
   if (ctx.serviceCIDR) {
     filterServices.push(`-A ${SERVICES} -m comment --comment ${q('unallocated service IP')} -d ${ctx.serviceCIDR} -j DROP`);
   }
-  filter.set(SERVICES, filterServices);
-  filter.set(EXTERNAL_SERVICES, all.flatMap((r) => r.filterExternal));
-  filter.set(FORWARD, [
-    `-A ${FORWARD} -m conntrack --ctstate INVALID -j DROP`,
-    `-A ${FORWARD} -m comment --comment ${q('skiff forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`,
-    `-A ${FORWARD} -m comment --comment ${q('skiff forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-  ]);
-  filter.set(FIREWALL, [
-    `-A ${FIREWALL} -m comment --comment ${q('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
-  ]);
-  return { nat, filter };
+  return {
+    nat: [
+      [SERVICES, natServices],
+      [NODEPORTS, all.flatMap((r) => r.natNodePorts)],
+      [
+        POSTROUTING,
+        [
+          `-A ${POSTROUTING} -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
+          `-A ${POSTROUTING} -j MARK --xor-mark ${MASQ_MARK}`,
+          `-A ${POSTROUTING} -m comment --comment ${q('skiff service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+        ],
+      ],
+      [MARK_MASQ, [`-A ${MARK_MASQ} -j MARK --or-mark ${MASQ_MARK}`]],
+    ],
+    filter: [
+      [SERVICES, filterServices],
+      [EXTERNAL_SERVICES, all.flatMap((r) => r.filterExternal)],
+      [
+        FORWARD,
+        [
+          `-A ${FORWARD} -m conntrack --ctstate INVALID -j DROP`,
+          `-A ${FORWARD} -m comment --comment ${q('skiff forwarding rules')} -m mark --mark ${MASQ_MARK}/${MASQ_MARK} -j ACCEPT`,
+          `-A ${FORWARD} -m comment --comment ${q('skiff forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+        ],
+      ],
+      [
+        FIREWALL,
+        [`-A ${FIREWALL} -m comment --comment ${q('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`],
+      ],
+    ],
+  };
+}
+
+/** Pure: the whole ruleset from per-service rules given in service port key order (deterministic, no re-sort). */
+export function assembleRuleset(perService: Iterable<ServiceRules>, ctx: RenderContext): Ruleset {
+  const all = [...perService];
+  const shared = renderSharedChains(all, ctx);
+  const nat: ChainMap = new Map(shared.nat);
+  for (const r of all) for (const [name, lines] of r.chains) nat.set(name, lines);
+  return { nat, filter: new Map(shared.filter) };
+}
+
+/** Whether two fragments of one service port differ in what they put into the shared chains. */
+export function sharedFragmentsDiffer(a: ServiceRules | undefined, b: ServiceRules | undefined): boolean {
+  if (!a || !b) return a !== b;
+  return !sameLines(a.natServices, b.natServices) || !sameLines(a.natNodePorts, b.natNodePorts) || !sameLines(a.filterServices, b.filterServices) || !sameLines(a.filterExternal, b.filterExternal);
 }
 
 /** Pure: the whole ruleset of a snapshot, services in key order. */
@@ -233,40 +260,51 @@ export interface RestoreDocument {
  * Returns empty text when nothing changed.
  */
 export function renderRestore(next: Ruleset, prev: Ruleset | null, stale: { nat: string[]; filter: string[] } = { nat: [], filter: [] }): RestoreDocument {
+  const write = { nat: [] as string[], filter: [] as string[] };
+  const remove = { nat: [] as string[], filter: [] as string[] };
+  for (const table of ['filter', 'nat'] as const) {
+    const had = prev?.[table];
+    for (const [name, lines] of next[table]) {
+      const old = had?.get(name);
+      if (!old || !sameLines(old, lines)) write[table].push(name);
+    }
+    const gone = new Set<string>();
+    if (had) for (const name of had.keys()) if (!next[table].has(name)) gone.add(name);
+    for (const name of stale[table]) if (!next[table].has(name)) gone.add(name);
+    remove[table] = [...gone].sort();
+  }
+  return renderRestoreChanges(next, write, remove);
+}
+
+/**
+ * Pure: the restore document that (re)writes the `write` chains of `next` and deletes the
+ * `remove` chains (declared first, so they are flushed, then `-X` at the end of the table).
+ */
+export function renderRestoreChanges(next: Ruleset, write: { nat: string[]; filter: string[] }, remove: { nat: string[]; filter: string[] }): RestoreDocument {
   let text = '';
   let chains = 0;
   let rules = 0;
   for (const table of ['filter', 'nat'] as const) {
-    const want = next[table];
-    const had = prev?.[table];
-    const write: string[] = [];
-    for (const [name, lines] of want) {
-      const old = had?.get(name);
-      if (had && old && sameLines(old, lines)) continue;
-      write.push(name);
-    }
-    const remove = new Set<string>();
-    if (had) for (const name of had.keys()) if (!want.has(name)) remove.add(name);
-    for (const name of stale[table]) if (!want.has(name)) remove.add(name);
-    if (write.length === 0 && remove.size === 0) continue;
+    const w = write[table];
+    const r = remove[table];
+    if (w.length === 0 && r.length === 0) continue;
     const parts: string[] = [`*${table}`];
-    for (const name of write) parts.push(`:${name} - [0:0]`);
-    const removed = [...remove].sort();
-    for (const name of removed) parts.push(`:${name} - [0:0]`);
-    for (const name of write) {
-      const lines = want.get(name)!;
+    for (const name of w) parts.push(`:${name} - [0:0]`);
+    for (const name of r) parts.push(`:${name} - [0:0]`);
+    for (const name of w) {
+      const lines = next[table].get(name)!;
       rules += lines.length;
       for (const l of lines) parts.push(l);
     }
-    for (const name of removed) parts.push(`-X ${name}`);
+    for (const name of r) parts.push(`-X ${name}`);
     parts.push('COMMIT');
     text += parts.join('\n') + '\n';
-    chains += write.length + removed.length;
+    chains += w.length + r.length;
   }
   return { text, chains, rules };
 }
 
-function sameLines(a: string[], b: string[]): boolean {
+export function sameLines(a: string[], b: string[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
