@@ -66,7 +66,8 @@ t.test('binds pending pods, spreads by free resources, explains an unschedulable
   t.match(cond, { status: 'False', reason: 'Unschedulable' });
   await client.create(R.nodes, node('big', '8'));
   await eventually(async () => (await client.get<PodObj>(R.pods, 'huge', 'default')).spec?.nodeName === 'big', 'huge bound once a big node appears');
-  t.ok(recorder.events.some((e) => e.key === 'default/huge' && e.reason === 'Scheduled'));
+  const scheduled = await eventually(() => recorder.events.find((e) => e.key === 'default/huge' && e.reason === 'Scheduled'), 'Scheduled event (written after the bindings)');
+  t.equal(scheduled.message, 'Successfully assigned default/huge to big');
 });
 
 t.test('a failed binding is retried with backoff; other schedulers and bound pods are ignored', async (t) => {
@@ -87,8 +88,10 @@ t.test('freed resources reschedule parked pods (pod deletion is a cluster event)
   await eventually(async () => (await client.get<PodObj>(R.pods, 'a', 'default')).spec?.nodeName, 'a bound');
   await client.create(R.pods, pod('b', '800m'));
   await eventually(async () => (await client.get<KubeObject & PodObj>(R.pods, 'b', 'default')).status?.conditions?.length, 'b parked');
+  t.equal((await client.get<PodObj>(R.pods, 'b', 'default')).spec?.nodeName, undefined, 'b waits while a holds the cpu');
   await client.delete(R.pods, 'a', 'default');
-  await eventually(async () => (await client.get<PodObj>(R.pods, 'b', 'default')).spec?.nodeName === 'n1', 'b bound after a is gone');
+  const bound = await eventually(async () => (await client.get<PodObj>(R.pods, 'b', 'default')).spec?.nodeName, 'b bound after a is gone');
+  t.equal(bound, 'n1');
 });
 
 t.test('queue: priority order, backoff, unschedulable moves', async (t) => {

@@ -74,6 +74,7 @@ export class Scheduler {
   private readonly name: string;
   private readonly lookups: ClusterLookups;
   private running = false;
+  private cycles = 0;
   private flushTimer?: NodeJS.Timeout;
   private readonly inflight = new Set<Promise<void>>();
   private readonly deferred: { pod: PodObj; message: string; at: number }[] = [];
@@ -173,7 +174,7 @@ export class Scheduler {
       pending.set({ queue: 'backoff' }, s.backoff);
       pending.set({ queue: 'unschedulable' }, s.unschedulable);
       // let informer events and binding completions run between cycles
-      if (s.active === 0 || Math.random() < 0.1) await new Promise((r) => setImmediate(r));
+      if (s.active === 0 || ++this.cycles % 10 === 0) await new Promise((r) => setImmediate(r));
     }
   }
 
