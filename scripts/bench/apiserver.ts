@@ -1,0 +1,208 @@
+// Bench: the apiserver over its two stores, and etcd alone, in one run. Prints one JSON document.
+//  - sqlite: build() from src/apiserver/app.ts on a SqliteStore file (WAL, synchronous=FULL), plain
+//    HTTP on loopback, RestClient with keep-alive; the server runs in this process.
+//  - etcd: the same apiserver on an EtcdStore against a real etcd started (and killed) here.
+//  - etcdDirect: etcd alone, a bounded put loop with the etcd3 client (concurrency 32).
+// Per backend: creates/s (concurrency 32, BENCH_SECONDS), gets/s, list latency over 5,000 pods
+// (full list and limit=500 pages), create latency at a fixed offered load (open loop, measured from
+// each request's due time), and watch delivery with 100 watchers (create response -> event).
+// Run: node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/apiserver.ts
+// Env: BENCH_SECONDS (10), BENCH_RATE (500), LIST_PODS (5000), WATCHERS (100), BACKENDS (sqlite,etcd,etcdDirect)
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Etcd3 } from 'etcd3';
+import { build } from '../../src/apiserver/app.js';
+import { R } from '../../src/api/registry.js';
+import type { KubeObject } from '../../src/api/object.js';
+import { RestClient } from '../../src/client/rest.js';
+import type { Watch } from '../../src/client/types.js';
+import { EtcdStore } from '../../src/store/etcd.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/types.js';
+import { closedLoop, openLoop, startEtcd, stats, type EtcdProcess } from './apiserver-lib.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const RATE = Number(process.env.BENCH_RATE ?? 500);
+const LIST_PODS = Number(process.env.LIST_PODS ?? 5000);
+const WATCHERS = Number(process.env.WATCHERS ?? 100);
+const WATCH_EVENTS = Number(process.env.WATCH_EVENTS ?? 200);
+const CONCURRENCY = 32;
+const BACKENDS = (process.env.BACKENDS ?? 'sqlite,etcd,etcdDirect').split(',');
+
+const pod = (name: string, ns: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: ns, labels: { app: 'bench', tier: 'web' } },
+  spec: { containers: [{ name: 'c', image: 'skiff/pause:3.9', ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+});
+
+async function createNamespace(client: RestClient, name: string): Promise<void> {
+  await client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+async function fill(client: RestClient, ns: string, n: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = next++; i < n; i = next++) await client.create(R.pods, pod(`p-${String(i).padStart(5, '0')}`, ns), ns);
+    }),
+  );
+}
+
+async function listBench(client: RestClient): Promise<Record<string, unknown>> {
+  await createNamespace(client, 'list');
+  const t0 = performance.now();
+  await fill(client, 'list', LIST_PODS);
+  const fillMs = performance.now() - t0;
+  const full: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const s = performance.now();
+    const l = await client.list(R.pods, { namespace: 'list' });
+    full.push(performance.now() - s);
+    if (l.items.length !== LIST_PODS) throw new Error(`full list returned ${l.items.length} pods, want ${LIST_PODS}`);
+  }
+  const pages: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    let cont: string | undefined;
+    let seen = 0;
+    do {
+      const s = performance.now();
+      const l = await client.list(R.pods, { namespace: 'list', limit: 500, continue: cont });
+      pages.push(performance.now() - s);
+      seen += l.items.length;
+      cont = l.metadata?.continue;
+    } while (cont);
+    if (seen !== LIST_PODS) throw new Error(`paged list returned ${seen} pods, want ${LIST_PODS}`);
+  }
+  return { pods: LIST_PODS, fillCreatesPerSec: Math.round(LIST_PODS / (fillMs / 1000)), fullList: stats(full), page500: stats(pages) };
+}
+
+/**
+ * WATCHERS watches on one namespace (spread over clients of <= 50 sockets each); pods are created
+ * one at a time at ~100/s. Delivery is event arrival minus the create's response time, floored at
+ * 0 (an event may arrive before the response: the server notifies watchers before it answers).
+ */
+async function watchBench(url: string, client: RestClient): Promise<Record<string, unknown>> {
+  await createNamespace(client, 'watch');
+  const rv = (await client.list(R.pods, { namespace: 'watch' })).metadata?.resourceVersion;
+  const clients = Array.from({ length: Math.ceil(WATCHERS / 50) }, () => new RestClient({ server: url }));
+  const arrivals = Array.from({ length: WATCHERS }, () => new Map<string, number>());
+  const watches: Watch[] = [];
+  try {
+    for (let w = 0; w < WATCHERS; w++) {
+      watches.push(clients[w % clients.length].watch(R.pods, { namespace: 'watch', resourceVersion: rv }, (ev) => {
+        if (ev.type === 'ADDED') arrivals[w].set(ev.object.metadata!.name!, performance.now());
+      }));
+    }
+    await client.create(R.pods, pod('sentinel', 'watch'), 'watch');
+    await waitFor('all watchers see the sentinel', () => arrivals.every((m) => m.has('sentinel')), 30_000);
+    const responded = new Map<string, number>();
+    const t0 = performance.now();
+    for (let i = 0; i < WATCH_EVENTS; i++) {
+      const name = `w-${i}`;
+      await client.create(R.pods, pod(name, 'watch'), 'watch');
+      responded.set(name, performance.now());
+      const due = t0 + (i + 1) * 10;
+      if (performance.now() < due) await new Promise((r) => setTimeout(r, due - performance.now()));
+    }
+    await waitFor('all watchers see all events', () => arrivals.every((m) => m.size === WATCH_EVENTS + 1), 60_000);
+    const delivery: number[] = [];
+    let early = 0;
+    for (const m of arrivals)
+      for (const [name, at] of responded) {
+        const d = m.get(name)! - at;
+        if (d < 0) early++;
+        delivery.push(Math.max(0, d));
+      }
+    return { watchers: WATCHERS, events: WATCH_EVENTS, deliveries: delivery.length, arrivedBeforeResponse: early, delivery: stats(delivery) };
+  } finally {
+    for (const w of watches) w.stop();
+    for (const c of clients) c.close();
+  }
+}
+
+async function waitFor(what: string, cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function apiserverBench(store: Store): Promise<Record<string, unknown>> {
+  const app = await build({ store });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const client = new RestClient({ server: url });
+  try {
+    const out: Record<string, unknown> = {};
+    await createNamespace(client, 'bench');
+    out.create = await closedLoop(CONCURRENCY, SECONDS, (i) => client.create(R.pods, pod(`c-${i}`, 'bench'), 'bench'));
+    const created = (out.create as { ok: number }).ok;
+    out.get = await closedLoop(CONCURRENCY, Math.max(2, SECONDS / 2), (i) => client.get(R.pods, `c-${(i * 7919) % created}`, 'bench'));
+    out.list = await listBench(client);
+    await createNamespace(client, 'rate');
+    out.createAtFixedRate = await openLoop(RATE, SECONDS, (i) => client.create(R.pods, pod(`r-${i}`, 'rate'), 'rate'));
+    out.watch = await watchBench(url, client);
+    return out;
+  } finally {
+    client.close();
+    await app.close();
+  }
+}
+
+async function etcdDirectBench(endpoint: string): Promise<Record<string, unknown>> {
+  const etcd = new Etcd3({ hosts: endpoint });
+  try {
+    const value = Buffer.from(JSON.stringify(pod('x', 'bench')));
+    const put = await closedLoop(CONCURRENCY, SECONDS, (i) => etcd.put(`/bench/direct/${i}`).value(value).exec());
+    const txn = await closedLoop(CONCURRENCY, Math.max(2, SECONDS / 2), (i) => etcd.if(`/bench/txn/${i}`, 'Create', '==', 0).then(etcd.put(`/bench/txn/${i}`).value(value)).commit());
+    return { put, createTxn: txn };
+  } finally {
+    etcd.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const result: Record<string, unknown> = { loadavgBefore: loadavg().map((x) => Math.round(x * 100) / 100), cpus: (await import('node:os')).cpus().length, seconds: SECONDS, concurrency: CONCURRENCY };
+  let etcd: EtcdProcess | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-sqlite-'));
+  try {
+    if (BACKENDS.includes('sqlite')) {
+      const store = new SqliteStore(join(dir, 'store.db'));
+      try {
+        result.sqlite = await apiserverBench(store);
+      } finally {
+        await store.close();
+      }
+      result.loadavgAfterSqlite = loadavg().map((x) => Math.round(x * 100) / 100);
+    }
+    if (BACKENDS.includes('etcd') || BACKENDS.includes('etcdDirect')) {
+      etcd = await startEtcd();
+      if (BACKENDS.includes('etcd')) {
+        const store = new EtcdStore([etcd.endpoint]);
+        try {
+          result.etcd = await apiserverBench(store);
+        } finally {
+          await store.close();
+        }
+      }
+      if (BACKENDS.includes('etcdDirect')) result.etcdDirect = await etcdDirectBench(etcd.endpoint);
+    }
+  } finally {
+    await etcd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  result.loadavgAfter = loadavg().map((x) => Math.round(x * 100) / 100);
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
