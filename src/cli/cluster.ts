@@ -19,6 +19,7 @@ import { evictionPlugin } from '../controllers/disruption/eviction.js';
 import { startControllerManager } from '../controllers/manager.js';
 import { defaultControllerOptions, realClock } from '../controllers/context.js';
 import { startScheduler } from '../scheduler/index.js';
+import { runLeaderElection } from '../client/leaderelection.js';
 import { startDns } from '../dns/index.js';
 import { startIngress } from '../ingress/index.js';
 import { startKubelet } from '../kubelet/index.js';
@@ -110,17 +111,25 @@ export async function startServer(o: ClusterOptions): Promise<Running & { pki: P
   informers.start();
   await step(o, 'rbac', () => hooks.start());
   stops.push(() => hooks.stop());
-  const cm = await step(o, 'controllers', () =>
-    startControllerManager({
+  // Controller manager and scheduler run only while this server holds their Lease (HA: several servers).
+  const identity = `${o.nodeName}-${process.pid}`;
+  const cm = await step(o, 'controllers', async () =>
+    runLeaderElection({
       client,
-      informers,
-      recorder: (c) => new ApiEventRecorder(client, c),
-      clock: realClock,
-      options: { ...defaultControllerOptions, podCIDR: o.podCIDR, serviceCIDR: o.serviceCIDR, lbPool: o.lbPool, dataDir: o.dataDir },
+      name: 'skiff-controller-manager',
+      identity,
+      onStartedLeading: () =>
+        startControllerManager({
+          client,
+          informers,
+          recorder: (c) => new ApiEventRecorder(client, c),
+          clock: realClock,
+          options: { ...defaultControllerOptions, podCIDR: o.podCIDR, serviceCIDR: o.serviceCIDR, lbPool: o.lbPool, dataDir: o.dataDir },
+        }),
     }),
   );
   stops.push(() => cm.stop());
-  const sched = await step(o, 'scheduler', () => startScheduler({ client, informers }));
+  const sched = await step(o, 'scheduler', async () => runLeaderElection({ client, name: 'skiff-scheduler', identity, onStartedLeading: () => startScheduler({ client, informers }) }));
   stops.push(() => sched.stop());
   if (o.dns) {
     const dns = await step(o, 'dns', async () => {
