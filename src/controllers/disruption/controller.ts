@@ -20,6 +20,7 @@ type Scalable = KubeObject & { spec?: { replicas?: number } };
 export function startDisruptionController(ctx: ControllerContext): { stop(): void } {
   const pdbs = ctx.informers.get<PdbObj>(R.poddisruptionbudgets);
   const pods = ctx.informers.get<PodObj>(R.pods);
+  pods.addIndex('namespace', byNamespace);
   const rss = ctx.informers.get<Scalable>(R.replicasets);
   const stss = ctx.informers.get<Scalable>(R.statefulsets);
   pdbs.addIndex('namespace', byNamespace);
@@ -36,7 +37,7 @@ export function startDisruptionController(ctx: ControllerContext): { stop(): voi
   const sync = async (key: string): Promise<void> => {
     const pdb = pdbs.get(key);
     if (!pdb) return;
-    const status = computePdbStatus(pdb, pods.list(pdb.metadata?.namespace), replicasOf, ctx.clock.now());
+    const status = computePdbStatus(pdb, pods.byIndex('namespace', pdb.metadata?.namespace ?? ''), replicasOf, ctx.clock.now());
     const same = JSON.stringify({ ...status, conditions: undefined }) === JSON.stringify({ ...(pdb.status ?? {}), conditions: undefined }) && pdb.status?.conditions?.[0]?.status === status.conditions?.[0]?.status;
     if (same) return;
     await ctx.client.update(R.poddisruptionbudgets, { ...pdb, status }, { subresource: 'status' }).catch((err) => {

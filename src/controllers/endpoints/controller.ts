@@ -21,6 +21,7 @@ const hasSelector = (svc: SvcObj | undefined): boolean => !!svc?.spec?.selector 
 export function startEndpointsController(ctx: ControllerContext): { stop(): void } {
   const services = ctx.informers.get<SvcObj>(R.services);
   const pods = ctx.informers.get<PodObj>(R.pods);
+  pods.addIndex('namespace', byNamespace);
   const endpoints = ctx.informers.get<EndpointsObj>(R.endpoints);
   services.addIndex('namespace', byNamespace);
   const queue = new WorkQueue();
@@ -54,7 +55,7 @@ export function startEndpointsController(ctx: ControllerContext): { stop(): void
       }
       return;
     }
-    const plan = planEndpoints(renderEndpoints(svc, pods.list(namespace)), current);
+    const plan = planEndpoints(renderEndpoints(svc, pods.byIndex('namespace', namespace ?? '')), current);
     if (plan.create) await ctx.client.create(R.endpoints, plan.create, namespace);
     else if (plan.update) await ctx.client.update(R.endpoints, plan.update);
   };

@@ -39,6 +39,7 @@ type Written = { oldRv?: string; deleted?: boolean };
 export function startEndpointSliceController(ctx: ControllerContext): { stop(): void } {
   const services = ctx.informers.get<SvcObj>(R.services);
   const pods = ctx.informers.get<PodObj>(R.pods);
+  pods.addIndex('namespace', byNamespace);
   const slices = ctx.informers.get<SliceObj>(R.endpointslices);
   const endpoints = ctx.informers.get<EndpointsObj>(R.endpoints);
   services.addIndex('namespace', byNamespace);
@@ -120,7 +121,7 @@ export function startEndpointSliceController(ctx: ControllerContext): { stop(): 
     if (!svc || svc.spec?.type === 'ExternalName') {
       plan = { create: [], update: [], delete: existing };
     } else if (svc.spec?.selector && Object.keys(svc.spec.selector).length > 0) {
-      const desired = desiredEndpointsForService(svc, pods.list(svc.metadata?.namespace));
+      const desired = desiredEndpointsForService(svc, pods.byIndex('namespace', svc.metadata?.namespace ?? ''));
       plan = planSlices(svc, desired, mine(MANAGED_BY_CONTROLLER), MANAGED_BY_CONTROLLER);
       plan.delete.push(...mine(MANAGED_BY_MIRRORING));
     } else {
