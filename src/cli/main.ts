@@ -178,6 +178,16 @@ program
     process.stderr.write(`restored ${file} into ${dir}; copy the old data dir's pki/ and encryption.json too, then: skiff up --data-dir ${dir}\n`);
   });
 
+program
+  .command('doctor')
+  .description('check the host (iptables backend, ipset, conntrack, br_netfilter, docker, ports)')
+  .action(async () => {
+    const { runChecks, formatChecks } = await import('./doctor.js');
+    const checks = await runChecks();
+    process.stdout.write(formatChecks(checks) + '\n');
+    process.exitCode = checks.some((c) => !c.ok && !['iptables-legacy'].includes(c.name)) ? 1 : 0;
+  });
+
 program.parseAsync(process.argv).catch((err) => {
   process.stderr.write(`skiff: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
