@@ -14,6 +14,7 @@ import { componentLogger } from '../util/log.js';
 import { errorMessage, SkiffError } from '../util/errors.js';
 import { counter, gauge, histogram } from '../util/metrics.js';
 import { DockerCliRuntime } from './runtime/docker-cli.js';
+import { NetnsRuntime } from './runtime/netns.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { BridgePodNetwork, type PodNetwork } from './network/index.js';
 import { NodeAgent, localFacts } from './node.js';
@@ -61,7 +62,7 @@ async function waitForPodCidr(client: ApiClient, nodeName: string, stopped: () =
 
 function buildRuntime(opts: KubeletOptions): ContainerRuntime {
   if (opts.runtimeImpl) return opts.runtimeImpl;
-  if (opts.runtime === 'netns') throw new SkiffError('ERR_RUNTIME', 'the netns runtime is not available yet');
+  if (opts.runtime === 'netns') return new NetnsRuntime(opts.host, join(opts.dataDir, 'netns-runtime'));
   return new DockerCliRuntime(new LocalHost(null), opts.nodeName);
 }
 

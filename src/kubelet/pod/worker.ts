@@ -132,6 +132,11 @@ export class PodWorkers {
       await this.d.runtime.removeSandbox(sb.id);
       sb = undefined;
     }
+    const sbKey = `${rec.uid}/:sandbox`;
+    if (!sb && this.d.backoff.remaining(sbKey) > 0) {
+      this.d.enqueue(`${rec.pod.metadata?.namespace}/${rec.pod.metadata?.name}`, this.d.backoff.remaining(sbKey) + 50);
+      return undefined;
+    }
     try {
       if (!sb) {
         const m = rec.pod.metadata!;
@@ -139,12 +144,13 @@ export class PodWorkers {
       }
       if (!sb.netns) throw new SkiffError('ERR_SANDBOX', 'sandbox has no network namespace');
       rec.podIP = await this.d.network.attach(rec.uid, sb.netns);
+      this.d.backoff.reset(sbKey);
       return sb;
     } catch (err) {
       this.d.log.warn({ pod: rec.pod.metadata?.name, err: errorMessage(err) }, 'sandbox setup failed');
       this.d.events?.event(rec.pod as Kube<Pod>, 'Warning', 'FailedCreatePodSandBox', errorMessage(err));
       for (const c of rec.pod.spec?.containers ?? []) rec.waiting.set(c.name, { reason: 'ContainerCreating', message: errorMessage(err) });
-      this.d.enqueue(`${rec.pod.metadata?.namespace}/${rec.pod.metadata?.name}`, 2000);
+      this.d.enqueue(`${rec.pod.metadata?.namespace}/${rec.pod.metadata?.name}`, this.d.backoff.next(sbKey) + 50);
       return undefined;
     }
   }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -43,6 +43,20 @@ export async function removeNodeContainers(node: string): Promise<void> {
   if (ids.length) await execa('docker', ['rm', '-f', '-v', ...ids], { reject: false });
 }
 
+/** Kills the processes and deletes the pod netns a netns-runtime kubelet left in `dir`. */
+export async function removeNetnsRuntimeState(dir: string): Promise<void> {
+  for (const id of await readdir(join(dir, 'containers')).catch(() => [] as string[])) {
+    for (const f of ['child.pid', 'supervisor.pid']) {
+      const pid = Number((await readFile(join(dir, 'containers', id, f), 'utf8').catch(() => '')).trim());
+      if (pid > 1) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  for (const f of await readdir(join(dir, 'sandboxes')).catch(() => [] as string[])) {
+    const rec = JSON.parse(await readFile(join(dir, 'sandboxes', f), 'utf8')) as { netns: string };
+    if (rec.netns.startsWith('skp-')) await deleteNetns(rec.netns);
+  }
+}
+
 export interface TestNode {
   client: FakeApiClient;
   host: LocalHost;
@@ -73,6 +87,7 @@ export async function startTestNode(t: Tap, opts: Partial<KubeletOptions> & { cl
   t.teardown(async () => {
     await kubelet?.stop();
     await removeNodeContainers(nodeName);
+    await removeNetnsRuntimeState(join(dataDir, 'netns-runtime'));
     await deleteNetns(nsName);
     await rm(dataDir, { recursive: true, force: true });
   });

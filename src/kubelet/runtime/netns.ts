@@ -1,0 +1,221 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { LocalHost, type Host } from '../../host/host.js';
+import { SkiffError } from '../../util/errors.js';
+import { shellQuote, spawnStream } from './spawn.js';
+import type { ContainerConfig, ContainerInfo, ContainerRuntime, ExecResultSync, LogOptions, SandboxConfig, SandboxInfo, StreamSession } from './types.js';
+
+interface SandboxRecord { id: string; podUid: string; podName: string; namespace: string; netns: string; createdAt: number }
+interface ContainerRecord { id: string; sandboxId: string; podUid: string; netns: string; config: ContainerConfig; createdAt: number; startedAt: number }
+
+/**
+ * Pure: the supervisor script a netns container runs under. It bind-mounts the volumes in a
+ * private mount namespace, starts the command, forwards SIGTERM to it, and records its pid and
+ * exit code in files so a restarted kubelet can adopt it.
+ */
+export function renderSupervisor(cfg: ContainerConfig, dir: string): string {
+  const lines = ['set -e'];
+  for (const m of cfg.mounts) {
+    lines.push(`mount --bind ${shellQuote(m.hostPath)} ${shellQuote(m.containerPath)}`);
+    if (m.readOnly) lines.push(`mount -o remount,bind,ro ${shellQuote(m.containerPath)}`);
+  }
+  if (cfg.workingDir) lines.push(`cd ${shellQuote(cfg.workingDir)}`);
+  lines.push('set +e', '"$@" & c=$!', `echo $c > ${shellQuote(join(dir, 'child.pid'))}`, `trap 'kill -TERM $c 2>/dev/null' TERM INT`,
+    'while :; do wait $c; r=$?; kill -0 $c 2>/dev/null || break; done', `echo $r > ${shellQuote(join(dir, 'exit'))}`);
+  return lines.join('\n');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Containers as host processes in the pod's own named network namespace, supervised by the
+ * kubelet; no images (the command runs from the host's filesystem). Fast, Docker-free pods for
+ * tests and the policy lab. State lives under `dir`, so a restarted kubelet adopts its processes.
+ */
+export class NetnsRuntime implements ContainerRuntime {
+  readonly name = 'netns';
+  /**
+   * `host` is the node's netns seam; named pod netns are global objects and must be created from
+   * the root mount namespace (an `ip netns add` under `ip netns exec` would bind-mount the new netns
+   * inside that command's private mount namespace), so netns lifecycle goes through `rootHost`.
+   */
+  constructor(private readonly host: Host, private readonly dir: string, private readonly rootHost: Host = new LocalHost(null)) {}
+
+  private sbDir(): string { return join(this.dir, 'sandboxes'); }
+  private cDir(id?: string): string { return id ? join(this.dir, 'containers', id) : join(this.dir, 'containers'); }
+
+  async ensureImage(): Promise<void> {
+    // images are not used: commands run from the host filesystem
+  }
+
+  async runSandbox(cfg: SandboxConfig): Promise<SandboxInfo> {
+    const id = createHash('sha256').update(cfg.podUid + randomBytes(4).toString('hex')).digest('hex').slice(0, 12);
+    const rec: SandboxRecord = { id, podUid: cfg.podUid, podName: cfg.podName, namespace: cfg.namespace, netns: `skp-${id.slice(0, 10)}`, createdAt: Date.now() };
+    await this.rootHost.exec('ip', ['netns', 'add', rec.netns]);
+    try {
+      await this.rootHost.exec('ip', ['netns', 'exec', rec.netns, 'ip', 'link', 'set', 'lo', 'up']);
+    } catch (err) {
+      await this.rootHost.exec('ip', ['netns', 'delete', rec.netns], { allowFail: true });
+      throw err;
+    }
+    await mkdir(this.sbDir(), { recursive: true });
+    await writeFile(join(this.sbDir(), `${id}.json`), JSON.stringify(rec));
+    return this.toSandbox(rec);
+  }
+
+  private toSandbox(r: SandboxRecord): SandboxInfo {
+    const running = existsSync(`/var/run/netns/${r.netns}`);
+    return { id: r.id, podUid: r.podUid, podName: r.podName, namespace: r.namespace, running, netns: running ? { name: r.netns } : undefined, createdAt: r.createdAt };
+  }
+
+  private async readJson<T>(dir: string, suffix = '.json'): Promise<T[]> {
+    const files = await readdir(dir).catch(() => [] as string[]);
+    const out: T[] = [];
+    for (const f of files) {
+      const p = suffix === '.json' ? join(dir, f) : join(dir, f, 'record.json');
+      if (suffix === '.json' && !f.endsWith('.json')) continue;
+      const txt = await readFile(p, 'utf8').catch(() => undefined);
+      if (txt) out.push(JSON.parse(txt) as T);
+    }
+    return out;
+  }
+
+  async listSandboxes(): Promise<SandboxInfo[]> {
+    return (await this.readJson<SandboxRecord>(this.sbDir())).map((r) => this.toSandbox(r));
+  }
+
+  async removeSandbox(id: string): Promise<void> {
+    const p = join(this.sbDir(), `${id}.json`);
+    const txt = await readFile(p, 'utf8').catch(() => undefined);
+    if (!txt) return;
+    const rec = JSON.parse(txt) as SandboxRecord;
+    for (const c of await this.records()) if (c.sandboxId === id) await this.removeContainer(c.id);
+    await this.rootHost.exec('ip', ['netns', 'delete', rec.netns], { allowFail: true });
+    await rm(p, { force: true });
+  }
+
+  private records(): Promise<ContainerRecord[]> {
+    return this.readJson<ContainerRecord>(this.cDir(), 'dir');
+  }
+
+  async createContainer(sandbox: SandboxInfo, cfg: ContainerConfig): Promise<string> {
+    if (!sandbox.netns || !('name' in sandbox.netns)) throw new SkiffError('ERR_CREATE_CONTAINER', 'sandbox has no named netns');
+    if (cfg.command.length + cfg.args.length === 0) throw new SkiffError('ERR_CREATE_CONTAINER', `the netns runtime needs a command for container ${cfg.name} (images are not used)`);
+    for (const m of cfg.mounts) {
+      if (!existsSync(m.containerPath)) throw new SkiffError('ERR_CREATE_CONTAINER', `netns runtime: mount target ${m.containerPath} must exist on the host`);
+    }
+    const id = randomBytes(8).toString('hex');
+    const rec: ContainerRecord = { id, sandboxId: sandbox.id, podUid: sandbox.podUid, netns: sandbox.netns.name, config: cfg, createdAt: Date.now(), startedAt: 0 };
+    await mkdir(this.cDir(id), { recursive: true });
+    await writeFile(join(this.cDir(id), 'record.json'), JSON.stringify(rec));
+    return id;
+  }
+
+  private async record(id: string): Promise<ContainerRecord> {
+    const txt = await readFile(join(this.cDir(id), 'record.json'), 'utf8').catch(() => undefined);
+    if (!txt) throw new SkiffError('ERR_NO_CONTAINER', `no such container ${id}`);
+    return JSON.parse(txt) as ContainerRecord;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    const rec = await this.record(id);
+    const dir = this.cDir(id);
+    const log = { file: join(dir, 'log'), append: true } as const;
+    const argv = [...rec.config.command, ...rec.config.args];
+    {
+      const child = execa('ip', ['netns', 'exec', rec.netns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', renderSupervisor(rec.config, dir), 'sh', ...argv], {
+        detached: true, stdin: 'ignore', stdout: log, stderr: log, reject: false, cleanup: false,
+        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(rec.config.env) }, extendEnv: false,
+      });
+      child.unref();
+      void child.catch(() => undefined);
+      rec.startedAt = Date.now();
+      await writeFile(join(dir, 'supervisor.pid'), String(child.pid));
+      await writeFile(join(dir, 'record.json'), JSON.stringify(rec));
+    }
+  }
+
+  private async pids(id: string): Promise<{ sup?: number; child?: number }> {
+    const read = async (f: string) => Number((await readFile(join(this.cDir(id), f), 'utf8').catch(() => '')).trim()) || undefined;
+    return { sup: await read('supervisor.pid'), child: await read('child.pid') };
+  }
+
+  async stopContainer(id: string, graceSeconds: number): Promise<void> {
+    const { sup, child } = await this.pids(id);
+    const exitFile = join(this.cDir(id), 'exit');
+    if (!sup || !alive(sup)) return;
+    process.kill(sup, 'SIGTERM');
+    const deadline = Date.now() + graceSeconds * 1000;
+    while (Date.now() < deadline && !existsSync(exitFile)) await new Promise((r) => setTimeout(r, 50));
+    if (!existsSync(exitFile)) {
+      if (child && alive(child)) process.kill(child, 'SIGKILL');
+      for (let i = 0; i < 40 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!existsSync(exitFile)) await writeFile(exitFile, '137');
+      if (alive(sup)) process.kill(sup, 'SIGKILL');
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.stopContainer(id, 0).catch(() => undefined);
+    await rm(this.cDir(id), { recursive: true, force: true });
+  }
+
+  async listContainers(): Promise<ContainerInfo[]> {
+    const out: ContainerInfo[] = [];
+    for (const rec of await this.records()) {
+      const dir = this.cDir(rec.id);
+      const exitTxt = await readFile(join(dir, 'exit'), 'utf8').catch(() => undefined);
+      const { sup } = await this.pids(rec.id);
+      let state: ContainerInfo['state'] = rec.startedAt === 0 ? 'created' : exitTxt !== undefined ? 'exited' : sup && alive(sup) ? 'running' : 'exited';
+      const finishedAt = exitTxt !== undefined ? (await stat(join(dir, 'exit'))).mtimeMs : state === 'exited' ? Date.now() : 0;
+      if (state === 'running' && !existsSync(`/var/run/netns/${rec.netns}`)) state = 'exited';
+      out.push({
+        id: rec.id, podUid: rec.podUid, name: rec.config.name, role: rec.config.role, attempt: rec.config.attempt, image: rec.config.image, imageId: '',
+        state, exitCode: exitTxt !== undefined ? Number(exitTxt.trim()) : state === 'exited' ? 137 : 0, oomKilled: false,
+        createdAt: rec.createdAt, startedAt: rec.startedAt, finishedAt,
+      });
+    }
+    return out;
+  }
+
+  async execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResultSync> {
+    const rec = await this.record(id);
+    const r = await this.rootHost.exec('ip', ['netns', 'exec', rec.netns, ...cmd], { allowFail: true, timeoutMs });
+    return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** exec/attach/logs are synchronous by interface: read the container's netns name synchronously. */
+  private netnsOf(id: string): string {
+    try {
+      return (JSON.parse(readFileSync(join(this.cDir(id), 'record.json'), 'utf8')) as ContainerRecord).netns;
+    } catch {
+      throw new SkiffError('ERR_NO_CONTAINER', `no such container ${id}`);
+    }
+  }
+
+  exec(id: string, cmd: string[], opts: { stdin: boolean; tty: boolean }): StreamSession {
+    const ns = this.netnsOf(id);
+    if (!opts.tty) return spawnStream('ip', ['netns', 'exec', ns, ...cmd], { stdin: opts.stdin });
+    return spawnStream('script', ['-qfec', ['ip', 'netns', 'exec', ns, ...cmd].map(shellQuote).join(' '), '/dev/null'], { stdin: true });
+  }
+
+  attach(id: string): StreamSession {
+    return spawnStream('tail', ['-n', '0', '-f', join(this.cDir(id), 'log')], { stdin: false });
+  }
+
+  logs(id: string, opts: LogOptions): StreamSession {
+    const args = ['-n', opts.tail !== undefined && opts.tail >= 0 ? String(opts.tail) : '+1'];
+    if (opts.follow) args.push('-f');
+    return spawnStream('tail', [...args, join(this.cDir(id), 'log')], { stdin: false });
+  }
+}
