@@ -181,7 +181,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
       case 'POST':
         return handleCreate(ctx, req, reply, p);
       case 'PUT':
-        return handleUpdate(ctx, req, p);
+        return handleUpdate(ctx, req, p, reply);
       case 'PATCH':
         return handlePatch(ctx, req, reply, p);
       case 'DELETE':

@@ -10,6 +10,7 @@ import { decodeBody } from './body.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.js';
 import { requireFieldManager, serverSideApply } from './apply.js';
 import { toTable } from './tables.js';
+import { checkSchema } from '../api/schema.js';
 import { serveWatch } from './watch.js';
 import type { RequestAttributes } from './hooks.js';
 
@@ -47,13 +48,23 @@ function defaultManager(ua: string): string {
   return ua.split('/')[0] || 'unknown';
 }
 
-function strictCheck(req: FastifyRequest, body: unknown): void {
-  const fv = q1(req.query as Query, 'fieldValidation');
-  if (fv !== 'Strict' || !body || typeof body !== 'object') return;
-  // Strict field validation of the top level: unknown top-level fields are refused.
-  const known = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', 'data', 'binaryData', 'stringData', 'type', 'immutable', 'rules', 'roleRef', 'subjects', 'aggregationRule', 'subsets', 'addressType', 'endpoints', 'ports', 'secrets', 'imagePullSecrets', 'automountServiceAccountToken', 'provisioner', 'parameters', 'reclaimPolicy', 'mountOptions', 'allowVolumeExpansion', 'volumeBindingMode', 'allowedTopologies', 'revision', 'involvedObject', 'reason', 'message', 'source', 'firstTimestamp', 'lastTimestamp', 'count', 'eventTime', 'series', 'action', 'related', 'reportingComponent', 'reportingInstance', 'target', 'webhooks', 'handler', 'overhead', 'scheduling']);
-  const unknown = Object.keys(body as Obj).filter((k) => !known.has(k));
-  if (unknown.length) throw errors.badRequest(`strict decoding error: ${unknown.map((k) => `unknown field "${k}"`).join(', ')}`);
+/**
+ * Field validation of a write body against the OpenAPI schemas (src/api/schema.ts): type errors are
+ * always a 400 like upstream's decoding error; unknown fields are a 400 with fieldValidation=Strict,
+ * a `Warning: 299` header with Warn (the default) and nothing with Ignore.
+ */
+function strictCheck(req: FastifyRequest, reply: FastifyReply | undefined, info: ResourceInfo, body: unknown, subresource?: string): void {
+  if (!body || typeof body !== 'object') return;
+  const target = subresource === 'scale' ? { group: 'autoscaling', version: 'v1', kind: 'Scale' } : info;
+  const res = checkSchema(apiVersionOf(target), target.kind, body);
+  if (res.typeErrors.length) {
+    const e = res.typeErrors[0];
+    throw errors.badRequest(`${target.kind} in version "${target.version}" cannot be handled as a ${target.kind}: ${e.message}`, [{ reason: 'FieldValueInvalid', field: e.field, message: e.message }]);
+  }
+  if (!res.unknown.length) return;
+  const fv = q1(req.query as Query, 'fieldValidation') ?? 'Warn';
+  if (fv === 'Strict') throw errors.badRequest(`strict decoding error: ${res.unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+  if (fv === 'Warn' && reply) reply.header('Warning', res.unknown.map((f) => `299 - ${JSON.stringify(`unknown field "${f}"`)}`));
 }
 
 /** GET of one object, a list, or a watch. */
@@ -147,7 +158,7 @@ export async function handleCreate(ctx: RestContext, req: FastifyRequest, reply:
   if (p.name) throw errors.methodNotAllowed(`POST is not supported on ${p.info.resource}/${p.subresource ?? ''}`);
   const body = decodeBody(req.body as Buffer, req.headers['content-type']) as KubeObject;
   if (!body) throw errors.badRequest('the request body is empty');
-  strictCheck(req, body);
+  strictCheck(req, reply, p.info, body);
   const obj = await ctx.core.create(p.info, p.namespace, body, writeOpts(ctx, req, p));
   reply.code(201);
   return obj;
@@ -182,11 +193,11 @@ async function bindPod(ctx: RestContext, req: FastifyRequest, reply: FastifyRepl
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 };
 }
 
-export async function handleUpdate(ctx: RestContext, req: FastifyRequest, p: ParsedPath): Promise<unknown> {
+export async function handleUpdate(ctx: RestContext, req: FastifyRequest, p: ParsedPath, reply?: FastifyReply): Promise<unknown> {
   if (!p.name) throw errors.methodNotAllowed('PUT requires a name');
   const body = decodeBody(req.body as Buffer, req.headers['content-type']) as KubeObject;
   if (!body) throw errors.badRequest('the request body is empty');
-  strictCheck(req, body);
+  strictCheck(req, reply, p.info, body, p.subresource);
   if (p.subresource === 'scale') return updateScale(ctx, req, p, (cur) => ((body.spec as Obj)?.replicas as number | undefined) ?? cur);
   if (p.subresource && !['status', 'finalize'].includes(p.subresource)) throw errors.methodNotAllowed(`PUT is not supported on ${p.info.resource}/${p.subresource}`);
   return ctx.core.update(p.info, p.namespace, p.name, body, writeOpts(ctx, req, p));
@@ -239,7 +250,7 @@ export async function handlePatch(ctx: RestContext, req: FastifyRequest, reply: 
       if (ct === 'application/apply-patch+yaml') {
         const manager = requireFieldManager(q1(q, 'fieldManager'));
         if (!patch || typeof patch !== 'object' || Array.isArray(patch)) throw errors.badRequest('apply patch must be an object');
-        strictCheck(req, patch);
+        strictCheck(req, reply, p.info, patch, p.subresource);
         const applied = { ...(patch as KubeObject), metadata: { ...((patch as KubeObject).metadata ?? {}), name: p.name } };
         if (!cur) {
           if (p.subresource) throw errors.notFound(p.info.resource, p.info.group, p.name);
