@@ -142,3 +142,21 @@ t.test('cache: assume, forget, confirm, terminal pods free resources', async (t)
   t.equal(cache.nodes.get('a')!.requested.cpu, 0);
   t.equal(cache.nodes.get('a')!.pods.size, 0);
 });
+
+t.test('PodTopologySpread: maxSkew over zones (DoNotSchedule) and soft spreading (ScheduleAnyway)', async (t) => {
+  const nodes = [node('a1', { labels: { zone: 'a' } }), node('a2', { labels: { zone: 'a' } }), node('b1', { labels: { zone: 'b' } }), node('x', {})];
+  const web = (n: string) => pod(n, {}, { labels: { app: 'web' } });
+  const cache = cluster(nodes, [[web('w1'), 'a1'], [web('w2'), 'a2']]);
+  const spread = (when: string) => ({ topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'zone', whenUnsatisfiable: when, labelSelector: { matchLabels: { app: 'web' } } }] });
+  t.equal(run(cache, pod('w3', spread('DoNotSchedule'), { labels: { app: 'web' } })).node, 'b1', 'zone a has 2, b has 0: only b keeps skew <= 1');
+  const full = cluster([nodes[0], nodes[3]], [[web('w1'), 'a1']]);
+  t.match(run(full, pod('w2', { ...spread('DoNotSchedule'), nodeSelector: { zone: 'a' } }, { labels: { app: 'web' } })), { node: 'a1' }, 'one domain: the skew is against itself');
+  const blocked = cluster([nodes[0], node('b1', { labels: { zone: 'b' }, unschedulable: true }), nodes[3]], [[web('w1'), 'a1'], [web('w2'), 'a1']]);
+  t.match(run(blocked, pod('w3', spread('DoNotSchedule'), { labels: { app: 'web' } })), {
+    message:
+      "0/3 nodes are available: 1 node(s) didn't match pod topology spread constraints, 1 node(s) didn't match pod topology spread constraints (missing required label), 1 node(s) were unschedulable.",
+  }, 'a cordoned node still counts as an (empty) domain');
+  t.match(run(cache, pod('w3', spread('DoNotSchedule'), { labels: { app: 'web' } })), { node: 'b1' });
+  const soft = run(cache, pod('w3', spread('ScheduleAnyway'), { labels: { app: 'web' } }));
+  t.ok(soft.node === 'b1' || soft.node === 'x', 'soft constraint prefers the empty zone (or an unlabelled node)');
+});
