@@ -21,6 +21,7 @@ import { defaultControllerOptions, realClock } from '../controllers/context.js';
 import { startScheduler } from '../scheduler/index.js';
 import { runLeaderElection } from '../client/leaderelection.js';
 import { startDns } from '../dns/index.js';
+import { ensureKubeDns } from '../dns/bootstrap.js';
 import { startIngress } from '../ingress/index.js';
 import { startKubelet } from '../kubelet/index.js';
 import { startProxy } from '../proxy/index.js';
@@ -133,8 +134,8 @@ export async function startServer(o: ClusterOptions): Promise<Running & { pki: P
   stops.push(() => sched.stop());
   if (o.dns) {
     const dns = await step(o, 'dns', async () => {
-      const h = await startDns({ client, listen: [{ address: o.nodeIP, port: o.dnsPort }], clusterDomain: o.clusterDomain });
-      await ensureDnsService(client, o.nodeIP, o.dnsPort, o.serviceCIDR);
+      const h = await startDns({ client, listen: [{ address: o.nodeIP, port: o.dnsPort }], clusterDomain: o.clusterDomain, workers: Math.max(1, Math.min(2, os.availableParallelism())) });
+      await ensureKubeDns(client, { address: o.nodeIP, port: o.dnsPort });
       return h;
     });
     stops.push(() => dns.stop());
@@ -166,34 +167,6 @@ export async function startServer(o: ClusterOptions): Promise<Running & { pki: P
       client.close();
     },
   };
-}
-
-/** kube-dns: ClusterIP .10 of the service range, selector-less, pointing at the DNS server. */
-async function ensureDnsService(client: ApiClient, address: string, port: number, _serviceCIDR: string): Promise<void> {
-  const svc = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/cluster-service': 'true', 'kubernetes.io/name': 'CoreDNS' } },
-    spec: {
-      clusterIP: '10.96.0.10',
-      ports: [
-        { name: 'dns', port: 53, protocol: 'UDP', targetPort: port },
-        { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: port },
-      ],
-    },
-  };
-  await client.create(R.services, svc, 'kube-system').catch((err) => {
-    if ((err as { code?: number }).code !== 409) throw err;
-  });
-  const ep = {
-    apiVersion: 'v1',
-    kind: 'Endpoints',
-    metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } },
-    subsets: [{ addresses: [{ ip: address }], ports: [{ name: 'dns', port, protocol: 'UDP' }, { name: 'dns-tcp', port, protocol: 'TCP' }] }],
-  };
-  const cur = await client.get(R.endpoints, 'kube-dns', 'kube-system').catch(() => undefined);
-  if (!cur) await client.create(R.endpoints, ep, 'kube-system');
-  else await client.update(R.endpoints, { ...ep, metadata: { ...ep.metadata, resourceVersion: cur.metadata?.resourceVersion } });
 }
 
 /** The node agent: netpol first (so new pods are dark until programmed), then proxy and kubelet. */
