@@ -10,9 +10,9 @@ import { componentLogger } from '../util/log.js';
 import { gauge, histogram } from '../util/metrics.js';
 import { NetpolApplier } from './apply.js';
 import { DropLogger } from './droplog.js';
-import { podKey, toNamespaceInfo, toPodInfo, toPolicyInfo, type PolicyInfo, type Snapshot } from './model.js';
+import { podKey, toNamespaceInfo, toPodInfo, toPolicyInfo, type NamespaceInfo, type PodInfo, type PolicyInfo, type Snapshot } from './model.js';
 import { shortHash } from './names.js';
-import { renderNetpol, type RenderOptions } from './render.js';
+import { NetpolRenderer, type RenderOptions } from './render.js';
 import { Selection } from './select.js';
 
 const log = componentLogger('netpol');
@@ -75,21 +75,37 @@ export async function startNetpolAgent(opts: NetpolOptions): Promise<NetpolHandl
   let failures = 0;
   const waiters: (() => void)[] = [];
 
-  const snapshot = (): Snapshot => {
-    const pols: PolicyInfo[] = [];
-    for (const np of policies.list()) {
-      try {
-        pols.push(toPolicyInfo(np));
-      } catch (err) {
-        log.warn({ policy: `${np.metadata?.namespace}/${np.metadata?.name}`, err: errorMessage(err) }, 'policy skipped');
-      }
+  // Informer caches replace an object on every change, so conversions are memoized per object:
+  // unchanged policies keep their slim struct, which is what lets the renderer reuse their chains.
+  const converted = new WeakMap<object, PolicyInfo | PodInfo | NamespaceInfo | null>();
+  const convert = <A extends object, B>(obj: A, fn: (o: A) => B): B => {
+    if (converted.has(obj)) return converted.get(obj) as B;
+    const out = fn(obj);
+    converted.set(obj, out as PolicyInfo | PodInfo | NamespaceInfo | null);
+    return out;
+  };
+  const policyInfo = (np: Kube<NetworkPolicy>): PolicyInfo | null => {
+    try {
+      return toPolicyInfo(np);
+    } catch (err) {
+      log.warn({ policy: `${np.metadata?.namespace}/${np.metadata?.name}`, err: errorMessage(err) }, 'policy skipped');
+      return null;
     }
-    return {
-      nodeName: opts.nodeName,
-      pods: pods.list().map(toPodInfo).filter((p) => p !== null),
-      namespaces: namespaces.list().map(toNamespaceInfo),
-      policies: pols,
-    };
+  };
+  const snapshot = (): Snapshot => ({
+    nodeName: opts.nodeName,
+    pods: pods.list().map((p) => convert(p, toPodInfo)).filter((p) => p !== null),
+    namespaces: namespaces.list().map((ns) => convert(ns, toNamespaceInfo)),
+    policies: policies.list().map((np) => convert(np, policyInfo)).filter((p) => p !== null),
+  });
+  const renderer = new NetpolRenderer(ropts);
+  let lastSelSnap: Snapshot | null = null;
+  const selection = (): Selection | null => {
+    if (last && lastSelSnap !== last) {
+      lastSel = new Selection(last);
+      lastSelSnap = last;
+    }
+    return lastSel;
   };
 
   const syncOnce = async (): Promise<void> => {
@@ -97,13 +113,12 @@ export async function startNetpolAgent(opts: NetpolOptions): Promise<NetpolHandl
     dirtySince = null;
     const start = performance.now();
     const snap = snapshot();
-    const rendered = renderNetpol(snap, ropts);
+    const rendered = renderer.render(snap);
     try {
       const stats = await applier.apply(rendered);
       failures = 0;
       syncErrors.set(0);
       last = snap;
-      lastSel = new Selection(snap);
       const ms = performance.now() - start;
       syncSeconds.observe({ full: String(stats.full) }, ms / 1000);
       if (since !== null) latencySeconds.observe((performance.now() - since) / 1000);
@@ -163,13 +178,14 @@ export async function startNetpolAgent(opts: NetpolOptions): Promise<NetpolHandl
       log,
       lookup: {
         podOf: (ip) => {
-          const p = lastSel?.podByIp.get(ip);
+          const p = selection()?.podByIp.get(ip);
           return p ? podKey(p) : undefined;
         },
         isolating: (pod, dir) => {
           const [ns, name] = pod.split('/');
-          const p = lastSel?.podsByNs.get(ns)?.find((x) => x.name === name);
-          return p && lastSel ? lastSel.isolating(p, dir).map(podKey) : [];
+          const sel = selection();
+          const p = sel?.podsByNs.get(ns)?.find((x) => x.name === name);
+          return p && sel ? sel.isolating(p, dir).map(podKey) : [];
         },
       },
     });

@@ -2,7 +2,8 @@ import { blockOf, cidrContains, parseCidr } from './ip.js';
 import type { Direction, Peer, PodInfo, PolicyInfo, PortSpec, Rule, Snapshot } from './model.js';
 import { podKey } from './model.js';
 import { blockChainName, DROP_LOG_PREFIX, EGRESS_CHAIN, INGRESS_CHAIN, KNOWN_SET, MAIN_CHAIN, podChainName, setName } from './names.js';
-import { podPeerKey, resolvePort, Selection, type PortRange } from './select.js';
+import { labelsKey, podKeyOf, portsKey, RenderIndex } from './classes.js';
+import { podPeerKey, resolvePort, type PortRange } from './select.js';
 
 /**
  * Render, pure: snapshot -> desired kernel state. Sets hold peers (pod IPs per peer selector, nets
@@ -53,11 +54,27 @@ export function dropLogPrefix(dir: Direction, tag: string): string {
   return `${DROP_LOG_PREFIX}-${dir === 'ingress' ? 'I' : 'E'}-${tag} `;
 }
 
-class SetBook {
-  readonly sets = new Map<string, IpSet>();
-  add(kind: 'S' | 'N' | 'P', key: string, type: SetType, comment: string, entries: () => string[]): string {
+/** A set a chain refers to: its name is fixed by the key, its entries come from the current index. */
+interface SetRequest {
+  name: string;
+  type: SetType;
+  comment: string;
+  entries: (idx: RenderIndex) => string[];
+}
+
+/** One rendered pod chain, reusable while the policies isolating its pods are the same objects. */
+interface ChainPiece {
+  pols: PolicyInfo[];
+  name: string;
+  lines: string[];
+  sets: SetRequest[];
+}
+
+class SetRefs {
+  readonly list: SetRequest[] = [];
+  add(kind: 'S' | 'N' | 'P', key: string, type: SetType, comment: string, entries: (idx: RenderIndex) => string[]): string {
     const name = setName(kind, key);
-    if (!this.sets.has(name)) this.sets.set(name, { name, type, comment, entries: [...new Set(entries())].sort() });
+    this.list.push({ name, type, comment, entries });
     return name;
   }
 }
@@ -80,44 +97,43 @@ function portArgs(r: PortRange): string {
   return `-p ${p} -m ${p} --dport ${r.to !== undefined && r.to !== r.from ? `${r.from}:${r.to}` : r.from}`;
 }
 
-function peerSet(sel: Selection, book: SetBook, pol: PolicyInfo, peer: Peer): string {
+function peerSet(refs: SetRefs, pol: PolicyInfo, peer: Peer): string {
   if (peer.kind === 'ipBlock') {
     const key = `${peer.cidr} except ${[...peer.except].sort().join(',')}`;
-    return book.add('N', key, 'hash:net', `ipBlock ${key}`, () => netEntries(peer.cidr, peer.except));
+    return refs.add('N', key, 'hash:net', `ipBlock ${key}`, () => netEntries(peer.cidr, peer.except));
   }
   const key = podPeerKey(pol.namespace, peer);
-  return book.add('S', key, 'hash:ip', `pods ${key}`, () => sel.peerPods(pol.namespace, peer).flatMap((p) => p.ips));
+  return refs.add('S', key, 'hash:ip', `pods ${key}`, (idx) => idx.peerPods(pol.namespace, peer).flatMap((p) => p.ips));
 }
 
 /** Egress to a named port: the set of (peer pod IP, protocol:resolved port) for the peer's pods. */
-function namedPortSet(sel: Selection, book: SetBook, pol: PolicyInfo, peer: Peer | null, spec: PortSpec): string | null {
+function namedPortSet(refs: SetRefs, pol: PolicyInfo, peer: Peer | null, spec: PortSpec): string | null {
   if (peer?.kind === 'ipBlock') return null; // a name resolves on pods only
   const peerKey = peer ? podPeerKey(pol.namespace, peer) : 'all-pods';
   const key = `${peerKey}|port=${spec.port}/${spec.protocol}`;
-  const pods = peer ? sel.peerPods(pol.namespace, peer) : [...sel.podsByNs.values()].flat();
-  return book.add('P', key, 'hash:ip,port', `named port ${key}`, () =>
-    pods.flatMap((p) => {
+  return refs.add('P', key, 'hash:ip,port', `named port ${key}`, (idx) =>
+    (peer ? idx.peerPods(pol.namespace, peer) : idx.allPods).flatMap((p) => {
       const r = resolvePort(spec, p);
       return r && r.from !== undefined ? p.ips.map((ip) => `${ip},${spec.protocol.toLowerCase()}:${r.from}`) : [];
     }),
   );
 }
 
-function ruleLines(sel: Selection, book: SetBook, pod: PodInfo, pol: PolicyInfo, dir: Direction, rule: Rule, idx: number): string[] {
+function ruleLines(refs: SetRefs, pod: PodInfo, pol: PolicyInfo, dir: Direction, rule: Rule, idx: number): string[] {
   const comment = `-m comment --comment "${`${podKey(pol)} ${dir}[${idx}]`.slice(0, 240)}"`;
   const side = dir === 'ingress' ? 'src' : 'dst';
   const peers: (Peer | null)[] = rule.peers.length === 0 ? [null] : rule.peers;
   const specs: (PortSpec | null)[] = rule.ports.length === 0 ? [null] : rule.ports;
   const out: string[] = [];
   for (const peer of peers) {
-    const peerMatch = peer ? ` -m set --match-set ${peerSet(sel, book, pol, peer)} ${side}` : '';
+    const peerMatch = peer ? ` -m set --match-set ${peerSet(refs, pol, peer)} ${side}` : '';
     for (const spec of specs) {
       if (!spec) {
         out.push(`${comment}${peerMatch} -j RETURN`);
         continue;
       }
       if (dir === 'egress' && typeof spec.port === 'string') {
-        const set = namedPortSet(sel, book, pol, peer, spec);
+        const set = namedPortSet(refs, pol, peer, spec);
         if (set) out.push(`${comment} -p ${spec.protocol.toLowerCase()}${peerMatch} -m set --match-set ${set} dst,dst -j RETURN`);
         continue;
       }
@@ -128,39 +144,46 @@ function ruleLines(sel: Selection, book: SetBook, pod: PodInfo, pol: PolicyInfo,
   return out;
 }
 
-/** The body of a pod's chain for one direction, or null when no policy isolates it that way. */
-function podChainBody(sel: Selection, book: SetBook, pod: PodInfo, dir: Direction, opts: RenderOptions): string[] | null {
-  const pols = sel.isolating(pod, dir);
-  if (pols.length === 0) return null;
+/** A pod's chain for one direction, built from the policies that isolate it that way. */
+function buildPiece(pols: PolicyInfo[], pod: PodInfo, dir: Direction, opts: RenderOptions): ChainPiece {
+  const refs = new SetRefs();
   const body: string[] = [];
   for (const pol of pols) {
     const rules = dir === 'ingress' ? pol.ingress : pol.egress;
-    rules.forEach((rule, i) => body.push(...ruleLines(sel, book, pod, pol, dir, rule, i)));
+    rules.forEach((rule, i) => body.push(...ruleLines(refs, pod, pol, dir, rule, i)));
   }
   const isolators = pols.map(podKey).join(',');
   if (opts.dropLog) {
     body.push(`-m limit --limit ${opts.dropLog.ratePerSec}/sec --limit-burst ${opts.dropLog.ratePerSec} -j LOG --log-prefix "${dropLogPrefix(dir, opts.dropLog.tag)}"`);
   }
   body.push(`-m comment --comment "${`isolated by ${isolators}`.slice(0, 240)}" -j DROP`);
-  return body;
+  const name = podChainName(dir, body.join('\n'));
+  return { pols, name, lines: body.map((l) => `-A ${name} ${l}`), sets: refs.list };
 }
 
-function renderDispatch(dir: Direction, entries: { ip: string; chain: string; pod: string }[], chains: Map<string, string[]>): void {
+const sameRefs = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+type DispatchEntry = { ip: string; chain: string; pod: string };
+
+function renderDispatch(dir: Direction, entries: DispatchEntry[], chains: Map<string, string[]>): void {
   const root = dir === 'ingress' ? INGRESS_CHAIN : EGRESS_CHAIN;
   const flag = dir === 'ingress' ? '-d' : '-s';
-  const line = (chain: string, e: { ip: string; chain: string; pod: string }) => `-A ${chain} ${flag} ${e.ip}/32 -m comment --comment "${e.pod}" -g ${e.chain}`;
-  const sorted = [...entries].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  const line = (chain: string, e: DispatchEntry) => `-A ${chain} ${flag} ${e.ip}/32 -m comment --comment "${e.pod}" -g ${e.chain}`;
+  const sorted = [...entries].sort((a, b) => byText(a.ip, b.ip));
   if (sorted.length <= FLAT_DISPATCH_MAX) {
     chains.set(root, sorted.map((e) => line(root, e)));
     return;
   }
-  const blocks = new Map<string, typeof sorted>();
+  const blocks = new Map<string, DispatchEntry[]>();
   for (const e of sorted) {
     const b = blockOf(e.ip, BLOCK_BITS);
-    blocks.set(b, [...(blocks.get(b) ?? []), e]);
+    const list = blocks.get(b);
+    if (list) list.push(e);
+    else blocks.set(b, [e]);
   }
   const rootLines: string[] = [];
-  for (const [block, list] of [...blocks.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+  for (const [block, list] of [...blocks.entries()].sort((a, b) => byText(a[0], b[0]))) {
     if (list.length === 1) {
       rootLines.push(line(root, list[0]));
       continue;
@@ -183,34 +206,74 @@ function renderMain(opts: RenderOptions): string[] {
   return lines;
 }
 
-export function renderNetpol(snap: Snapshot, opts: RenderOptions = {}): Rendered {
-  const sel = new Selection(snap);
-  const book = new SetBook();
-  const chains = new Map<string, string[]>();
-  const pods = new Map<string, PodProgram>();
-  const dispatch: Record<Direction, { ip: string; chain: string; pod: string }[]> = { ingress: [], egress: [] };
-  const cidr = opts.podCIDR ? parseCidr(opts.podCIDR) : null;
-  const known: string[] = [];
-  for (const pod of sel.localPods()) {
-    const prog: PodProgram = { pod: podKey(pod), ips: pod.ips };
-    for (const dir of ['ingress', 'egress'] as const) {
-      const body = podChainBody(sel, book, pod, dir, opts);
-      if (!body) continue;
-      const name = podChainName(dir, body.join('\n'));
-      if (!chains.has(name)) chains.set(name, body.map((l) => `-A ${name} ${l}`));
-      if (dir === 'ingress') prog.ingressChain = name;
-      else prog.egressChain = name;
-      for (const ip of pod.ips) dispatch[dir].push({ ip, chain: name, pod: prog.pod });
-    }
-    pods.set(prog.pod, prog);
-    for (const ip of pod.ips) if (!cidr || cidrContains(cidr, ip)) known.push(ip);
+/**
+ * A renderer that keeps, across renders, each pod chain keyed by what it depends on (direction,
+ * namespace, labels, and for ingress the pod's named ports) together with the policy objects it
+ * was built from: a chain is rebuilt only when one of those policies is a different object. Peer
+ * sets are recomputed every render from the label-class index (cheap) and diffed by restore.ts.
+ * Output is identical to a fresh render of the same snapshot.
+ */
+export class NetpolRenderer {
+  private pieces = new Map<string, ChainPiece>();
+  private readonly main: string[];
+
+  constructor(readonly opts: RenderOptions = {}) {
+    this.main = renderMain(opts);
   }
-  renderDispatch('ingress', dispatch.ingress, chains);
-  renderDispatch('egress', dispatch.egress, chains);
-  chains.set(MAIN_CHAIN, renderMain(opts));
-  const sortedChains = new Map([...chains.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
-  const sortedSets = new Map([...book.sets.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
-  return { sets: sortedSets, chains: sortedChains, known: [...new Set(known)].sort(), pods };
+
+  render(snap: Snapshot): Rendered {
+    const idx = new RenderIndex(snap);
+    const used = new Map<string, ChainPiece>();
+    const chains = new Map<string, string[]>();
+    const pods = new Map<string, PodProgram>();
+    const dispatch: Record<Direction, DispatchEntry[]> = { ingress: [], egress: [] };
+    const cidr = this.opts.podCIDR ? parseCidr(this.opts.podCIDR) : null;
+    const known: string[] = [];
+    for (const pod of idx.localPods) {
+      const prog: PodProgram = { pod: podKeyOf(pod), ips: pod.ips };
+      for (const dir of ['ingress', 'egress'] as const) {
+        const piece = this.piece(idx, used, pod, dir);
+        if (!piece) continue;
+        chains.set(piece.name, piece.lines);
+        if (dir === 'ingress') prog.ingressChain = piece.name;
+        else prog.egressChain = piece.name;
+        for (const ip of pod.ips) dispatch[dir].push({ ip, chain: piece.name, pod: prog.pod });
+      }
+      pods.set(prog.pod, prog);
+      for (const ip of pod.ips) if (!cidr || cidrContains(cidr, ip)) known.push(ip);
+    }
+    this.pieces = used;
+    const sets = new Map<string, IpSet>();
+    for (const piece of used.values()) {
+      for (const req of piece.sets) {
+        if (!sets.has(req.name)) sets.set(req.name, { name: req.name, type: req.type, comment: req.comment, entries: [...new Set(req.entries(idx))].sort() });
+      }
+    }
+    renderDispatch('ingress', dispatch.ingress, chains);
+    renderDispatch('egress', dispatch.egress, chains);
+    chains.set(MAIN_CHAIN, this.main);
+    const sortedChains = new Map([...chains.entries()].sort((a, b) => byText(a[0], b[0])));
+    const sortedSets = new Map([...sets.entries()].sort((a, b) => byText(a[0], b[0])));
+    return { sets: sortedSets, chains: sortedChains, known: [...new Set(known)].sort(), pods };
+  }
+
+  private piece(idx: RenderIndex, used: Map<string, ChainPiece>, pod: PodInfo, dir: Direction): ChainPiece | null {
+    const pols = idx.isolating(pod, dir);
+    if (pols.length === 0) return null;
+    // Egress chains do not depend on the pod's ports (names resolve on the destination).
+    const key = `${dir}\n${pod.namespace}\n${labelsKey(pod.labels)}${dir === 'ingress' ? `\n${portsKey(pod)}` : ''}`;
+    let piece = used.get(key);
+    if (piece) return piece;
+    piece = this.pieces.get(key);
+    if (!piece || !sameRefs(piece.pols, pols)) piece = buildPiece(pols, pod, dir, this.opts);
+    used.set(key, piece);
+    return piece;
+  }
+}
+
+/** A one-off render of a snapshot (tests, explain, the lab). */
+export function renderNetpol(snap: Snapshot, opts: RenderOptions = {}): Rendered {
+  return new NetpolRenderer(opts).render(snap);
 }
 
 /** The whole state as text (golden tests, `explain --dump`): sets first, then one restore. */

@@ -8,9 +8,17 @@ import { podKey } from './model.js';
  * namespace labels, memoized selector matches) so render stays fast at 1,000 x 1,000.
  */
 
+const selectorKeys = new WeakMap<Selector, string>();
+
+/** A canonical string of a selector, memoized per (immutable) selector. */
 export function selectorKey(sel: Selector): string {
-  const reqs = sel.map((r) => ('values' in r ? { ...r, values: [...r.values].sort() } : r));
-  return JSON.stringify(reqs.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)));
+  let key = selectorKeys.get(sel);
+  if (key === undefined) {
+    const reqs = sel.map((r) => JSON.stringify('values' in r ? { ...r, values: [...r.values].sort() } : r));
+    key = `[${reqs.sort().join(',')}]`;
+    selectorKeys.set(sel, key);
+  }
+  return key;
 }
 
 /** A stable identity for a pod peer, used to share one ipset between policies. */

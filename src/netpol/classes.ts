@@ -1,0 +1,132 @@
+import { matches, type Selector } from '../api/labels.js';
+import type { Direction, NamespaceInfo, Peer, PodInfo, PolicyInfo, Snapshot } from './model.js';
+import { podKey } from './model.js';
+import { podPeerKey, selectorKey } from './select.js';
+
+/**
+ * The per-render index behind `render.ts`. Pods of one namespace with identical labels form a
+ * label class: every selector matches the whole class or none of it, so selectors are evaluated
+ * once per class (a few hundred) instead of once per pod, and every answer is memoized for the
+ * render. Keys of pods and labels are memoized on the (immutable) slim structs across renders.
+ */
+
+const labelKeys = new WeakMap<Record<string, string>, string>();
+const podKeys = new WeakMap<PodInfo, string>();
+const portKeys = new WeakMap<PodInfo, string>();
+
+/** A canonical string of a label map (label keys and values cannot hold ',' or '\n'). */
+export function labelsKey(labels: Record<string, string>): string {
+  let k = labelKeys.get(labels);
+  if (k === undefined) {
+    k = Object.keys(labels).sort().map((l) => `${l}=${labels[l]}`).join(',');
+    labelKeys.set(labels, k);
+  }
+  return k;
+}
+
+export function podKeyOf(p: PodInfo): string {
+  let k = podKeys.get(p);
+  if (k === undefined) {
+    k = podKey(p);
+    podKeys.set(p, k);
+  }
+  return k;
+}
+
+/** What a pod's named ports resolve to: ingress chains of pods with the same key are identical. */
+export function portsKey(p: PodInfo): string {
+  let k = portKeys.get(p);
+  if (k === undefined) {
+    k = p.ports.map((cp) => `${cp.name ?? ''}=${cp.port}/${cp.protocol}`).sort().join(',');
+    portKeys.set(p, k);
+  }
+  return k;
+}
+
+export interface LabelClass {
+  namespace: string;
+  labels: Record<string, string>;
+  pods: PodInfo[];
+}
+
+const byKey = <T>(key: (x: T) => string) => (a: T, b: T): number => {
+  const ka = key(a);
+  const kb = key(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+export class RenderIndex {
+  readonly classesByNs = new Map<string, LabelClass[]>();
+  readonly nsByName = new Map<string, NamespaceInfo>();
+  readonly policiesByNs = new Map<string, PolicyInfo[]>();
+  /** This node's pods, sorted by namespace/name. */
+  readonly localPods: PodInfo[];
+  readonly allPods: readonly PodInfo[];
+  private readonly nsMemo = new Map<string, string[]>();
+  private readonly peerMemo = new Map<string, PodInfo[]>();
+  private readonly isoMemo = new Map<string, PolicyInfo[]>();
+
+  constructor(snap: Snapshot) {
+    this.allPods = snap.pods;
+    for (const ns of snap.namespaces) this.nsByName.set(ns.name, ns);
+    const classes = new Map<string, LabelClass>();
+    for (const p of snap.pods) {
+      const key = `${p.namespace}\n${labelsKey(p.labels)}`;
+      const c = classes.get(key);
+      if (c) c.pods.push(p);
+      else {
+        const created: LabelClass = { namespace: p.namespace, labels: p.labels, pods: [p] };
+        classes.set(key, created);
+        const list = this.classesByNs.get(p.namespace);
+        if (list) list.push(created);
+        else this.classesByNs.set(p.namespace, [created]);
+      }
+    }
+    this.localPods = snap.pods.filter((p) => p.nodeName === snap.nodeName).sort(byKey(podKeyOf));
+    const pols = [...snap.policies].sort(byKey(podKeyOf as (p: { namespace: string; name: string }) => string));
+    for (const pol of pols) {
+      const list = this.policiesByNs.get(pol.namespace);
+      if (list) list.push(pol);
+      else this.policiesByNs.set(pol.namespace, [pol]);
+    }
+  }
+
+  /** Namespaces a namespaceSelector selects, sorted. */
+  namespaces(sel: Selector): string[] {
+    const key = selectorKey(sel);
+    let out = this.nsMemo.get(key);
+    if (!out) {
+      out = [...this.nsByName.values()].filter((ns) => matches(sel, ns.labels)).map((ns) => ns.name).sort();
+      this.nsMemo.set(key, out);
+    }
+    return out;
+  }
+
+  /** Pods a pod peer selects, on every node (order: by namespace, then label class). */
+  peerPods(policyNs: string, peer: Extract<Peer, { kind: 'pods' }>): PodInfo[] {
+    const key = podPeerKey(policyNs, peer);
+    let out = this.peerMemo.get(key);
+    if (!out) {
+      out = [];
+      const namespaces = peer.namespaceSelector === null ? [policyNs] : this.namespaces(peer.namespaceSelector);
+      for (const ns of namespaces) {
+        for (const c of this.classesByNs.get(ns) ?? []) if (matches(peer.podSelector, c.labels)) out.push(...c.pods);
+      }
+      this.peerMemo.set(key, out);
+    }
+    return out;
+  }
+
+  /** Policies that select `pod` and isolate it in `dir`, sorted by namespace/name (memoized per label class). */
+  isolating(pod: PodInfo, dir: Direction): PolicyInfo[] {
+    const key = `${dir}\n${pod.namespace}\n${labelsKey(pod.labels)}`;
+    let out = this.isoMemo.get(key);
+    if (!out) {
+      out = (this.policiesByNs.get(pod.namespace) ?? []).filter(
+        (pol) => (dir === 'ingress' ? pol.ingressIsolation : pol.egressIsolation) && matches(pol.podSelector, pod.labels),
+      );
+      this.isoMemo.set(key, out);
+    }
+    return out;
+  }
+}
