@@ -4,6 +4,9 @@
 //   render time; EndpointSlice change -> rules in the kernel (p50/p99) through the real Proxier.
 // The kube-proxy-shaped peer on nft takes minutes above 1,000 Services (issue: 149 s at 5,000,
 // > 12 min at 10,000), so it only runs there with --full-peer.
+// Env: PROXY_BENCH_SIZES=1000,5000 PROXY_BENCH_BACKENDS=nft PROXY_BENCH_ONLY=sizes|latency
+//      PROXY_BENCH_LATENCY_SERVICES=10000. Restores report wall and CPU (user+sys) time: on a
+//      loaded machine the CPU figures are the better estimate of unloaded wall time.
 import { cpus, loadavg, release } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { R } from '../../src/api/registry.js';
@@ -169,23 +172,39 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
     });
     const firstFull = reports.find((r) => r.mode === 'full');
     const lat: number[] = [];
+    const cpu: number[] = [];
     for (let s = 0; s < samples; s++) {
       const i = (s * 7919) % n;
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       const done = new Promise<void>((resolve) => proxy.proxier.once('synced', () => resolve()));
       await client.update(R.endpointslices, makeSlice({ ns: `ns${i % 50}`, service: `svc${i}`, ports: [{ name: 'http', port: 8080 }], endpoints: Array.from({ length: EPS }, (_, j) => ({ ip: epIP((i + s + 1) % n, j), node: `node${j % 3}` })) }));
       await done;
       lat.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
     }
     await proxy.stop();
     lat.sort((a, b) => a - b);
-    const q = (p: number) => Math.round(lat[Math.min(lat.length - 1, Math.ceil(p * lat.length) - 1)] * 10) / 10;
-    return { backend, services: n, samples, startToFirstSyncMs: startMs, proxierFullSyncMs: firstFull ? Math.round(firstFull.durationMs) : undefined, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: q(1) };
+    cpu.sort((a, b) => a - b);
+    const q = (xs: number[], p: number) => round(xs[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)]);
+    return {
+      backend,
+      services: n,
+      samples,
+      startToFirstSyncMs: startMs,
+      proxierFullSyncMs: firstFull ? Math.round(firstFull.durationMs) : undefined,
+      wall: { p50Ms: q(lat, 0.5), p99Ms: q(lat, 0.99), maxMs: q(lat, 1) },
+      // CPU of the proxier process per change (render + diff + spawn); the restore's own CPU is in results[].oneService.
+      proxierCpu: { p50Ms: q(cpu, 0.5), p99Ms: q(cpu, 0.99) },
+    };
   });
 }
 
+const ONLY = process.env.PROXY_BENCH_ONLY ?? '';
+const BACKENDS = (process.env.PROXY_BENCH_BACKENDS ?? 'nft,legacy').split(',') as IptablesBackend[];
 const results: unknown[] = [];
-for (const backend of ['nft', 'legacy'] as const) {
+for (const backend of ONLY === 'latency' ? [] : BACKENDS) {
   for (const n of SIZES) {
     const skiff = await benchSkiff(backend, n);
     const peer = await benchPeer(backend, n);
@@ -194,7 +213,7 @@ for (const backend of ['nft', 'legacy'] as const) {
   }
 }
 const latency = [];
-for (const backend of ['nft', 'legacy'] as const) latency.push(await benchLatency(backend, LATENCY_SERVICES, 100));
+for (const backend of ONLY === 'sizes' ? [] : BACKENDS) latency.push(await benchLatency(backend, LATENCY_SERVICES, 100));
 process.stdout.write(
   JSON.stringify(
     {
