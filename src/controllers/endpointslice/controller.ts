@@ -30,7 +30,9 @@ const duration = histogram({ name: 'skiff_endpointslice_sync_seconds', help: 'En
 const OURS = new Set([MANAGED_BY_CONTROLLER, MANAGED_BY_MIRRORING]);
 
 /** What this controller last wrote per slice, so a sync never acts on a cache that has not seen its own writes. */
-type Written = { oldRv?: string; deleted?: boolean };
+type Written = { oldRv?: string; deleted?: boolean; at: number };
+/** Give up waiting for the cache after this long (the object may have come and gone meanwhile). */
+const WRITE_VISIBLE_TIMEOUT_MS = 5000;
 
 /**
  * EndpointSlice controller (discovery.k8s.io/v1) with mirroring: selector Services get slices
@@ -78,7 +80,8 @@ export function startEndpointSliceController(ctx: ControllerContext): { stop(): 
     if (!w) return false;
     for (const [name, rec] of w) {
       const cached = slices.get(`${splitKey(key).namespace}/${name}`);
-      const caughtUp = rec.deleted ? !cached || cached.metadata?.resourceVersion !== rec.oldRv : !!cached && cached.metadata?.resourceVersion !== rec.oldRv;
+      const seen = rec.deleted ? !cached || cached.metadata?.resourceVersion !== rec.oldRv : !!cached && cached.metadata?.resourceVersion !== rec.oldRv;
+      const caughtUp = seen || Date.now() - rec.at > WRITE_VISIBLE_TIMEOUT_MS;
       if (caughtUp) w.delete(name);
     }
     if (w.size === 0) written.delete(key);
@@ -89,20 +92,20 @@ export function startEndpointSliceController(ctx: ControllerContext): { stop(): 
     const rec = new Map<string, Written>();
     written.set(key, rec);
     for (const s of plan.delete) {
-      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion, deleted: true });
+      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion, deleted: true, at: Date.now() });
       await ctx.client.delete(R.endpointslices, s.metadata!.name!, s.metadata!.namespace).catch((err) => {
         if (!isNotFound(err)) throw err;
       });
       writes.inc({ verb: 'delete' });
     }
     for (const s of plan.update) {
-      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion });
+      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion, at: Date.now() });
       await ctx.client.update(R.endpointslices, s);
       writes.inc({ verb: 'update' });
     }
     for (const s of plan.create) {
       const made = await ctx.client.create(R.endpointslices, s, s.metadata!.namespace);
-      rec.set(made.metadata!.name!, {});
+      rec.set(made.metadata!.name!, { at: Date.now() });
       writes.inc({ verb: 'create' });
     }
     if (rec.size === 0) written.delete(key);
