@@ -20,6 +20,7 @@ import { startNodeLifecycleController } from './nodelifecycle/controller.js';
 import { startLbIpamController } from './lbipam/controller.js';
 import { startDisruptionController } from './disruption/controller.js';
 import { startVolumeController } from './volume/controller.js';
+import { startHpaController } from './hpa/controller.js';
 
 const log = componentLogger('controller-manager');
 
@@ -55,6 +56,7 @@ export const CONTROLLERS: Record<string, Start> = {
   lbipam: plain((ctx) => startLbIpamController(ctx)),
   disruption: plain(startDisruptionController),
   volume: plain((ctx) => startVolumeController(ctx)),
+  hpa: plain((ctx) => startHpaController(ctx)),
 };
 
 export async function startControllerManager(ctx: ControllerContext, opts: { controllers?: string[]; tuning?: WorkloadTuning } = {}): Promise<{ stop(): Promise<void> }> {
