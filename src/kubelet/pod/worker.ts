@@ -253,7 +253,7 @@ export class PodWorkers {
         await this.d.runtime.stopContainer(id, 0);
       }
     }
-    await this.pruneOld(rec.uid, c.name, role);
+    if (attempt >= 2) await this.pruneOld(rec.uid, c.name, role);
     return true;
   }
 
