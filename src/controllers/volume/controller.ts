@@ -1,4 +1,6 @@
 import type { ControllerContext } from '../context.js';
+import type { Informer } from '../../client/types.js';
+import type { EventRecorder } from '../../client/events.js';
 import { objectKey } from '../../api/object.js';
 import { R } from '../../api/registry.js';
 import { WorkQueue } from '../../client/workqueue.js';
@@ -35,78 +37,88 @@ const ignoreNotFound = (err: unknown) => {
  * a released PV is deleted (reclaim Delete) or kept as Released (Retain). Installs the default
  * StorageClass `standard` when no default class exists. One worker: two claims never race for a PV.
  */
-export function startVolumeController(ctx: ControllerContext, provisioner: VolumeProvisioner = new HostPathProvisioner(ctx.options.dataDir)): { stop(): void } {
-  const pvs = ctx.informers.get<PvObj>(R.persistentvolumes);
-  const pvcs = ctx.informers.get<PvcObj>(R.persistentvolumeclaims);
-  const classes = ctx.informers.get<ScObj>(R.storageclasses);
-  const recorder = ctx.recorder('persistentvolume-controller');
-  const queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 30_000 });
-  pvcs.addHandlers({
-    add: (c) => queue.add(`pvc:${objectKey(c)}`),
-    update: (_o, c) => queue.add(`pvc:${objectKey(c)}`),
-    delete: (c) => {
-      if (c.spec?.volumeName) queue.add(`pv:${c.spec.volumeName}`);
-    },
-  });
-  pvs.addHandlers({
-    add: (v) => queue.add(`pv:${v.metadata!.name}`),
-    update: (_o, v) => {
-      queue.add(`pv:${v.metadata!.name}`);
-      const ref = v.spec?.claimRef;
-      if (ref) queue.add(`pvc:${ref.namespace}/${ref.name}`);
-      // a volume became free: pending claims may fit now
-      if (!ref) for (const c of pvcs.list()) if (!c.spec?.volumeName) queue.add(`pvc:${objectKey(c)}`);
-    },
-  });
-  classes.addHandlers({ add: () => queue.add('classes'), delete: () => queue.add('classes') });
+class VolumeController {
+  readonly pvs: Informer<PvObj>;
+  readonly pvcs: Informer<PvcObj>;
+  readonly classes: Informer<ScObj>;
+  readonly recorder: EventRecorder;
+  readonly queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 30_000 });
 
-  const syncClasses = async () => {
-    if (findDefaultClass(classes.list())) return;
-    await ctx.client.create(R.storageclasses, defaultStorageClass()).catch((err) => {
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly provisioner: VolumeProvisioner,
+  ) {
+    this.pvs = ctx.informers.get<PvObj>(R.persistentvolumes);
+    this.pvcs = ctx.informers.get<PvcObj>(R.persistentvolumeclaims);
+    this.classes = ctx.informers.get<ScObj>(R.storageclasses);
+    this.recorder = ctx.recorder('persistentvolume-controller');
+    this.pvcs.addHandlers({
+      add: (c) => this.queue.add(`pvc:${objectKey(c)}`),
+      update: (_o, c) => this.queue.add(`pvc:${objectKey(c)}`),
+      delete: (c) => {
+        if (c.spec?.volumeName) this.queue.add(`pv:${c.spec.volumeName}`);
+      },
+    });
+    this.pvs.addHandlers({
+      add: (v) => this.queue.add(`pv:${v.metadata!.name}`),
+      update: (_o, v) => {
+        this.queue.add(`pv:${v.metadata!.name}`);
+        const ref = v.spec?.claimRef;
+        if (ref) this.queue.add(`pvc:${ref.namespace}/${ref.name}`);
+        // a volume became free: pending claims may fit now
+        if (!ref) for (const c of this.pvcs.list()) if (!c.spec?.volumeName) this.queue.add(`pvc:${objectKey(c)}`);
+      },
+    });
+    this.classes.addHandlers({ add: () => this.queue.add('classes'), delete: () => this.queue.add('classes') });
+  }
+
+  private async syncClasses(): Promise<void> {
+    if (findDefaultClass(this.classes.list())) return;
+    await this.ctx.client.create(R.storageclasses, defaultStorageClass()).catch((err) => {
       if (!isConflict(err)) throw err;
     });
-    for (const c of pvcs.list()) if (c.spec?.storageClassName === undefined) queue.add(`pvc:${objectKey(c)}`);
-  };
+    for (const c of this.pvcs.list()) if (c.spec?.storageClassName === undefined) this.queue.add(`pvc:${objectKey(c)}`);
+  }
 
-  const setClaimStatus = async (pvc: PvcObj, pv: PvObj | undefined, phase: 'Bound' | 'Pending' | 'Lost') => {
+  private async setClaimStatus(pvc: PvcObj, pv: PvObj | undefined, phase: 'Bound' | 'Pending' | 'Lost'): Promise<void> {
     const status = phase === 'Bound' ? { phase, capacity: pv!.spec?.capacity, accessModes: pv!.spec?.accessModes } : { phase };
     if (pvc.status?.phase === phase && (phase !== 'Bound' || JSON.stringify(pvc.status.capacity) === JSON.stringify(pv!.spec?.capacity))) return;
-    await ctx.client.patch(R.persistentvolumeclaims, pvc.metadata!.name!, { status }, { namespace: pvc.metadata!.namespace, subresource: 'status', type: 'merge' }).catch(ignoreNotFound);
-  };
+    await this.ctx.client.patch(R.persistentvolumeclaims, pvc.metadata!.name!, { status }, { namespace: pvc.metadata!.namespace, subresource: 'status', type: 'merge' }).catch(ignoreNotFound);
+  }
 
-  const setVolumePhase = async (pv: PvObj, phase: string, message?: string) => {
+  private async setVolumePhase(pv: PvObj, phase: string, message?: string): Promise<void> {
     if (pv.status?.phase === phase) return;
-    await ctx.client.patch(R.persistentvolumes, pv.metadata!.name!, { status: { phase, message: message ?? null } }, { subresource: 'status', type: 'merge' }).catch(ignoreNotFound);
-  };
+    await this.ctx.client.patch(R.persistentvolumes, pv.metadata!.name!, { status: { phase, message: message ?? null } }, { subresource: 'status', type: 'merge' }).catch(ignoreNotFound);
+  }
 
-  const bind = async (pvc: PvcObj, pv: PvObj) => {
+  private async bind(pvc: PvcObj, pv: PvObj): Promise<void> {
     const ref = pv.spec?.claimRef;
     if (!ref?.uid) {
       // claim the volume first: the update fails with a conflict if someone else got it
       const claimRef = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: pvc.metadata!.namespace, name: pvc.metadata!.name, uid: pvc.metadata!.uid, resourceVersion: pvc.metadata!.resourceVersion };
       const annotations = { ...(pv.metadata?.annotations ?? {}), [ANN_BOUND_BY_CONTROLLER]: 'yes' };
-      pv = await ctx.client.update(R.persistentvolumes, { ...pv, metadata: { ...pv.metadata, annotations }, spec: { ...pv.spec, claimRef } });
+      pv = await this.ctx.client.update(R.persistentvolumes, { ...pv, metadata: { ...pv.metadata, annotations }, spec: { ...pv.spec, claimRef } });
     }
-    await setVolumePhase(pv, 'Bound');
+    await this.setVolumePhase(pv, 'Bound');
     if (pvc.spec?.volumeName !== pv.metadata!.name) {
       const annotations = { ...(pvc.metadata?.annotations ?? {}), [ANN_BIND_COMPLETED]: 'yes', [ANN_BOUND_BY_CONTROLLER]: 'yes' };
-      const stored = pvcs.get(objectKey(pvc)) ?? pvc; // not the copy with an effective default class
-      pvc = await ctx.client.update(R.persistentvolumeclaims, { ...stored, metadata: { ...stored.metadata, annotations }, spec: { ...stored.spec, volumeName: pv.metadata!.name } });
+      const stored = this.pvcs.get(objectKey(pvc)) ?? pvc; // not the copy with an effective default class
+      pvc = await this.ctx.client.update(R.persistentvolumeclaims, { ...stored, metadata: { ...stored.metadata, annotations }, spec: { ...stored.spec, volumeName: pv.metadata!.name } });
     }
-    await setClaimStatus(pvc, pv, 'Bound');
+    await this.setClaimStatus(pvc, pv, 'Bound');
     ops.inc({ op: 'bind' });
     log.info({ pvc: objectKey(pvc), pv: pv.metadata!.name }, 'claim bound');
-  };
+  }
 
-  const syncClaim = async (key: string) => {
-    const cached = pvcs.get(key);
+  private async syncClaim(key: string): Promise<void> {
+    const cached = this.pvcs.get(key);
     if (!cached || cached.metadata?.deletionTimestamp) return;
     let pvc = cached;
     if (pvc.spec?.storageClassName === undefined || pvc.spec.storageClassName === null) {
-      const def = findDefaultClass(classes.list());
+      const def = findDefaultClass(this.classes.list());
       if (def) {
         // retroactive default class (Kubernetes 1.28+); where the apiserver refuses the write, use it anyway
-        const written = await ctx.client
+        const written = await this.ctx.client
           .patch(R.persistentvolumeclaims, pvc.metadata!.name!, { spec: { storageClassName: def.metadata!.name } }, { namespace: pvc.metadata!.namespace, type: 'merge' })
           .then(
             () => true,
@@ -120,51 +132,51 @@ export function startVolumeController(ctx: ControllerContext, provisioner: Volum
       }
     }
     if (pvc.spec?.volumeName) {
-      const pv = pvs.get(pvc.spec.volumeName);
+      const pv = this.pvs.get(pvc.spec.volumeName);
       if (!pv) {
         if (pvc.status?.phase === 'Bound') {
-          recorder.event(pvc, 'Warning', 'ClaimLost', `Bound claim has lost reference to PersistentVolume ${pvc.spec.volumeName}. Data on the volume is lost!`);
-          await setClaimStatus(pvc, undefined, 'Lost');
+          this.recorder.event(pvc, 'Warning', 'ClaimLost', `Bound claim has lost reference to PersistentVolume ${pvc.spec.volumeName}. Data on the volume is lost!`);
+          await this.setClaimStatus(pvc, undefined, 'Lost');
         }
         return;
       }
       const ref = pv.spec?.claimRef;
       if (ref?.uid === pvc.metadata?.uid && pvc.status?.phase === 'Bound' && pv.status?.phase === 'Bound') return; // done
-      if (!ref?.uid || ref.uid === pvc.metadata?.uid) return bind(pvc, pv);
-      recorder.event(pvc, 'Warning', 'FailedBinding', `volume "${pv.metadata!.name}" already bound to a different claim`);
-      return setClaimStatus(pvc, undefined, 'Pending');
+      if (!ref?.uid || ref.uid === pvc.metadata?.uid) return this.bind(pvc, pv);
+      this.recorder.event(pvc, 'Warning', 'FailedBinding', `volume "${pv.metadata!.name}" already bound to a different claim`);
+      return this.setClaimStatus(pvc, undefined, 'Pending');
     }
-    const match = findMatchingVolume(pvc, pvs.list());
-    if (match) return bind(pvc, match);
-    const cls = classes.get(pvc.spec?.storageClassName ?? '');
-    if (cls && cls.provisioner === provisioner.name && (cls.volumeBindingMode ?? 'Immediate') === 'Immediate') {
-      const pv = provisionedVolume(pvc, cls, provisioner.root);
-      if (pvs.get(pv.metadata!.name!)) return; // made already; the cache will show it bound soon
-      await provisioner.create(pv);
-      await ctx.client.create(R.persistentvolumes, pv).catch((err) => {
+    const match = findMatchingVolume(pvc, this.pvs.list());
+    if (match) return this.bind(pvc, match);
+    const cls = this.classes.get(pvc.spec?.storageClassName ?? '');
+    if (cls && cls.provisioner === this.provisioner.name && (cls.volumeBindingMode ?? 'Immediate') === 'Immediate') {
+      const pv = provisionedVolume(pvc, cls, this.provisioner.root);
+      if (this.pvs.get(pv.metadata!.name!)) return; // made already; the cache will show it bound soon
+      await this.provisioner.create(pv);
+      await this.ctx.client.create(R.persistentvolumes, pv).catch((err) => {
         if (!isConflict(err)) throw err;
       });
       ops.inc({ op: 'provision' });
-      recorder.event(pvc, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pv.metadata!.name} using ${provisioner.name}`);
+      this.recorder.event(pvc, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pv.metadata!.name} using ${this.provisioner.name}`);
       return;
     }
-    await setClaimStatus(pvc, undefined, 'Pending');
-    recorder.event(
+    await this.setClaimStatus(pvc, undefined, 'Pending');
+    this.recorder.event(
       pvc,
       'Normal',
       cls ? 'ExternalProvisioning' : 'FailedBinding',
-      cls ? `Waiting for a volume to be created by the external provisioner "${cls.provisioner}"` : pvc.spec?.storageClassName ? `storageclass.storage.k8s.io "${pvc.spec.storageClassName}" not found` : 'no persistent volumes available for this claim and no storage class is set',
+      cls ? `Waiting for a volume to be created by the external this.provisioner "${cls.provisioner}"` : pvc.spec?.storageClassName ? `storageclass.storage.k8s.io "${pvc.spec.storageClassName}" not found` : 'no persistent volumes available for this claim and no storage class is set',
     );
-  };
+  }
 
-  const syncVolume = async (name: string) => {
-    const pv = pvs.get(name);
+  private async syncVolume(name: string): Promise<void> {
+    const pv = this.pvs.get(name);
     if (!pv) return;
     const ref = pv.spec?.claimRef;
-    let claim = ref ? pvcs.get(`${ref.namespace}/${ref.name}`) : undefined;
+    let claim = ref ? this.pvcs.get(`${ref.namespace}/${ref.name}`) : undefined;
     if (ref?.uid && (!claim || claim.metadata?.uid !== ref.uid)) {
       // never release on a stale cache: ask the server
-      claim = await ctx.client.get<PvcObj>(R.persistentvolumeclaims, ref.name!, ref.namespace).catch((err) => {
+      claim = await this.ctx.client.get<PvcObj>(R.persistentvolumeclaims, ref.name!, ref.namespace).catch((err) => {
         ignoreNotFound(err);
         return undefined;
       });
@@ -174,31 +186,35 @@ export function startVolumeController(ctx: ControllerContext, provisioner: Volum
       case 'none':
         return;
       case 'available':
-        return setVolumePhase(pv, 'Available');
+        return this.setVolumePhase(pv, 'Available');
       case 'bound':
-        return setVolumePhase(pv, 'Bound');
+        return this.setVolumePhase(pv, 'Bound');
       case 'release':
-        recorder.event(pv, 'Normal', 'VolumeReleased', `claim ${ref!.namespace}/${ref!.name} is gone; volume retained`);
-        return setVolumePhase(pv, 'Released');
+        this.recorder.event(pv, 'Normal', 'VolumeReleased', `claim ${ref!.namespace}/${ref!.name} is gone; volume retained`);
+        return this.setVolumePhase(pv, 'Released');
       case 'delete':
-        if (pv.metadata?.annotations?.[ANN_PROVISIONED_BY] !== provisioner.name) {
-          recorder.event(pv, 'Warning', 'VolumeFailedDelete', 'no provisioner can delete this volume');
-          return setVolumePhase(pv, 'Failed', 'no provisioner can delete this volume');
+        if (pv.metadata?.annotations?.[ANN_PROVISIONED_BY] !== this.provisioner.name) {
+          this.recorder.event(pv, 'Warning', 'VolumeFailedDelete', 'no this.provisioner can delete this volume');
+          return this.setVolumePhase(pv, 'Failed', 'no this.provisioner can delete this volume');
         }
-        await setVolumePhase(pv, 'Released');
-        await provisioner.delete(pv);
-        await ctx.client.delete(R.persistentvolumes, name).catch(ignoreNotFound);
+        await this.setVolumePhase(pv, 'Released');
+        await this.provisioner.delete(pv);
+        await this.ctx.client.delete(R.persistentvolumes, name).catch(ignoreNotFound);
         ops.inc({ op: 'delete' });
         log.info({ pv: name }, 'released volume deleted');
         return;
     }
-  };
+  }
 
-  const sync = async (key: string): Promise<void> => {
-    if (key === 'classes') return syncClasses();
-    if (key.startsWith('pvc:')) return syncClaim(key.slice(4));
-    return syncVolume(key.slice(3));
-  };
-  queue.add('classes');
-  return runWhenSynced({ informers: [pvs, pvcs, classes], queue, workers: 1, sync, log, syncs });
+  async sync(key: string): Promise<void> {
+    if (key === 'classes') return this.syncClasses();
+    if (key.startsWith('pvc:')) return this.syncClaim(key.slice(4));
+    return this.syncVolume(key.slice(3));
+  }
+}
+
+export function startVolumeController(ctx: ControllerContext, provisioner: VolumeProvisioner = new HostPathProvisioner(ctx.options.dataDir)): { stop(): void } {
+  const c = new VolumeController(ctx, provisioner);
+  c.queue.add('classes');
+  return runWhenSynced({ informers: [c.pvs, c.pvcs, c.classes], queue: c.queue, workers: 1, sync: (key) => c.sync(key), log, syncs });
 }
