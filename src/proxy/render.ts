@@ -57,6 +57,21 @@ function protoArgs(sp: ServicePortInfo, port: number): string {
   return `-p ${p} -m ${p} --dport ${port}`;
 }
 
+const probabilities: string[] = [];
+
+/** `1/left` formatted as kube-proxy does (%0.10f), memoized. */
+function probability(left: number): string {
+  return (probabilities[left] ??= (1 / left).toFixed(10));
+}
+
+/**
+ * Comment text from Kubernetes names, IPs and ports, which never hold `"` or `\\`: quoted directly
+ * (quoteArg is the general path for anything else).
+ */
+function cq(text: string): string {
+  return `"${text}"`;
+}
+
 /** The DNAT block of a policy chain: hairpin marks, affinity checks, then random selection 1/n, 1/(n-1), ... */
 function renderEndpointRules(chain: string, sp: ServicePortInfo, eps: EndpointInfo[], ctx: RenderContext): string[] {
   const out: string[] = [];
@@ -64,23 +79,23 @@ function renderEndpointRules(chain: string, sp: ServicePortInfo, eps: EndpointIn
   const svcName = `${sp.namespace}/${sp.name}:${sp.portName}`;
   for (const ep of eps) {
     if (ep.nodeName !== undefined && !isLocal(ep, ctx.nodeName)) continue;
-    out.push(`-A ${chain} -m comment --comment ${q(`${svcName} hairpin ${ep.ip}`)} -s ${ep.ip}/32 -j ${MARK_MASQ}`);
+    out.push(`-A ${chain} -m comment --comment ${cq(`${svcName} hairpin ${ep.ip}`)} -s ${ep.ip}/32 -j ${MARK_MASQ}`);
   }
   const affinity = sp.affinitySeconds > 0 ? sp.affinitySeconds : 0;
   if (affinity) {
     for (const ep of eps) {
       const dest = `${ep.ip}:${ep.port}`;
       out.push(
-        `-A ${chain} -m comment --comment ${q(`${svcName} -> ${dest}`)} -m recent --name ${affinityName(sp.key, dest)} --update --seconds ${affinity} --reap --mask 255.255.255.255 --rsource -p ${p} -j DNAT --to-destination ${dest}`,
+        `-A ${chain} -m comment --comment ${cq(`${svcName} -> ${dest}`)} -m recent --name ${affinityName(sp.key, dest)} --update --seconds ${affinity} --reap --mask 255.255.255.255 --rsource -p ${p} -j DNAT --to-destination ${dest}`,
       );
     }
   }
   eps.forEach((ep, i) => {
     const dest = `${ep.ip}:${ep.port}`;
     const left = eps.length - i;
-    const stat = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
+    const stat = left > 1 ? ` -m statistic --mode random --probability ${probability(left)}` : '';
     const set = affinity ? ` -m recent --name ${affinityName(sp.key, dest)} --set --mask 255.255.255.255 --rsource` : '';
-    out.push(`-A ${chain} -m comment --comment ${q(`${svcName} -> ${dest}`)}${stat}${set} -p ${p} -j DNAT --to-destination ${dest}`);
+    out.push(`-A ${chain} -m comment --comment ${cq(`${svcName} -> ${dest}`)}${stat}${set} -p ${p} -j DNAT --to-destination ${dest}`);
   });
   return out;
 }
@@ -100,7 +115,7 @@ export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInf
   const hasExternal = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
   const proto = protoArgs(sp, sp.port);
   const reject = sp.protocol === 'TCP' ? 'REJECT --reject-with tcp-reset' : 'REJECT --reject-with icmp-port-unreachable';
-  const cmt = (what: string) => `-m comment --comment ${q(`${svcName} ${what}`)}`;
+  const cmt = (what: string) => `-m comment --comment ${cq(`${svcName} ${what}`)}`;
 
   // Which policy chains exist: SVC when anything routes to all endpoints, SVL for local policies.
   const useSvc = cluster.length > 0 && (!sp.internalPolicyLocal || hasExternal);
@@ -294,7 +309,7 @@ export function renderRestoreChanges(next: Ruleset, write: { nat: string[]; filt
     for (const name of w) {
       const lines = next[table].get(name)!;
       rules += lines.length;
-      for (const l of lines) parts.push(l);
+      if (lines.length > 0) parts.push(lines.join('\n'));
     }
     for (const name of r) parts.push(`-X ${name}`);
     parts.push('COMMIT');
