@@ -51,12 +51,18 @@ function defaultManager(ua: string): string {
 /**
  * Field validation of a write body against the OpenAPI schemas (src/api/schema.ts): type errors are
  * always a 400 like upstream's decoding error; unknown fields are a 400 with fieldValidation=Strict,
- * a `Warning: 299` header with Warn (the default) and nothing with Ignore.
+ * a `Warning: 299` header with Warn (the default) and nothing with Ignore. For a patched object,
+ * `before` (the stored object) tells which unknown fields were already there.
  */
-function strictCheck(req: FastifyRequest, reply: FastifyReply | undefined, info: ResourceInfo, body: unknown, subresource?: string): void {
+function strictCheck(req: FastifyRequest, reply: FastifyReply | undefined, info: ResourceInfo, body: unknown, subresource?: string, before?: unknown): void {
   if (!body || typeof body !== 'object') return;
   const target = subresource === 'scale' ? { group: 'autoscaling', version: 'v1', kind: 'Scale' } : info;
   const res = checkSchema(apiVersionOf(target), target.kind, body);
+  // a patched object: only the unknown fields the patch brought in are its own
+  if (before && res.unknown.length) {
+    const old = new Set(checkSchema(apiVersionOf(target), target.kind, before).unknown);
+    res.unknown = res.unknown.filter((f) => !old.has(f));
+  }
   if (res.typeErrors.length) {
     const e = res.typeErrors[0];
     throw errors.badRequest(`${target.kind} in version "${target.version}" cannot be handled as a ${target.kind}: ${e.message}`, [{ reason: 'FieldValueInvalid', field: e.field, message: e.message }]);
@@ -267,6 +273,7 @@ export async function handlePatch(ctx: RestContext, req: FastifyRequest, reply: 
       if (!cur) throw errors.notFound(p.info.resource, p.info.group, p.name);
       const next = apply(cur) as KubeObject;
       if (!next || typeof next !== 'object') throw errors.badRequest('patch produced a non-object');
+      strictCheck(req, reply, p.info, next, p.subresource, cur);
       if (next.metadata && (patch as Obj)?.metadata && ((patch as Obj).metadata as Obj).resourceVersion === undefined) next.metadata.resourceVersion = cur.metadata!.resourceVersion;
       return await ctx.core.update(p.info, p.namespace, p.name, next, opts, cur);
     } catch (err) {
