@@ -23,7 +23,8 @@ export function stats(samples: number[]): LatencyStats {
 }
 
 /** Runs `op(i)` from `concurrency` loops until `seconds` have passed; returns ops/s and latencies. */
-export async function closedLoop(concurrency: number, seconds: number, op: (i: number) => Promise<unknown>): Promise<{ opsPerSec: number; ok: number; errors: number; firstError?: string; latency: LatencyStats }> {
+export async function closedLoop(concurrency: number, seconds: number, op: (i: number) => Promise<unknown>): Promise<{ opsPerSec: number; ok: number; errors: number; firstError?: string; cpuMsPerOp: number; latency: LatencyStats }> {
+  const cpu0 = process.cpuUsage();
   const end = performance.now() + seconds * 1000;
   const lat: number[] = [];
   let next = 0;
@@ -46,14 +47,15 @@ export async function closedLoop(concurrency: number, seconds: number, op: (i: n
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
-  return { opsPerSec: Math.round(lat.length / elapsed), ok: lat.length, errors, firstError, latency: stats(lat) };
+  return { opsPerSec: Math.round(lat.length / elapsed), ok: lat.length, errors, firstError, cpuMsPerOp: cpuMsPer(cpu0, lat.length), latency: stats(lat) };
 }
 
 /**
  * Open loop: request i is due at t0 + i/rate, whether or not earlier ones have answered. Latency is
  * measured from the due time (no coordinated omission), so a stalled server shows up in the tail.
  */
-export async function openLoop(rate: number, seconds: number, op: (i: number) => Promise<unknown>): Promise<{ offeredPerSec: number; achievedPerSec: number; ok: number; errors: number; latency: LatencyStats }> {
+export async function openLoop(rate: number, seconds: number, op: (i: number) => Promise<unknown>): Promise<{ offeredPerSec: number; achievedPerSec: number; ok: number; errors: number; cpuMsPerOp: number; latency: LatencyStats }> {
+  const cpu0 = process.cpuUsage();
   const total = Math.round(rate * seconds);
   const lat: number[] = [];
   const inflight: Promise<void>[] = [];
@@ -75,7 +77,16 @@ export async function openLoop(rate: number, seconds: number, op: (i: number) =>
   }
   await Promise.all(inflight);
   const elapsed = (performance.now() - t0) / 1000;
-  return { offeredPerSec: rate, achievedPerSec: Math.round(lat.length / elapsed), ok: lat.length, errors, latency: stats(lat) };
+  return { offeredPerSec: rate, achievedPerSec: Math.round(lat.length / elapsed), ok: lat.length, errors, cpuMsPerOp: cpuMsPer(cpu0, lat.length), latency: stats(lat) };
+}
+
+/**
+ * CPU time (user + system) of this process per operation since `since`: client and server
+ * together, so a load-independent cost figure on a shared machine.
+ */
+export function cpuMsPer(since: NodeJS.CpuUsage, ops: number): number {
+  const d = process.cpuUsage(since);
+  return ops ? round((d.user + d.system) / 1000 / ops) : 0;
 }
 
 async function freePort(): Promise<number> {

@@ -1,13 +1,22 @@
 import Database from 'better-sqlite3';
+import { closeSync, fdatasync, fsyncSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { KV, ListResult, Store, StoreEvent, StoreWatch } from './types.js';
 import { StoreError } from './types.js';
+
+type PendingWrite = { apply: () => { result: unknown; event: StoreEvent }; resolve: (v: unknown) => void; reject: (err: unknown) => void };
+/** A committed batch waiting for its WAL fsync: its events and the callers to answer once durable. */
+type Unsynced = { rev: number; events: StoreEvent[]; settle: () => void; fail: (err: Error) => void };
 
 type Row = { rev: number; key: string; value: Buffer; create_rev: number; deleted: number; prev_rev: number | null };
 
 /**
- * The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a write is durable when
- * it returns. A `log` table keeps every revision (for watch replay and list-at-revision) until
- * compaction; `current` indexes the live value of each key.
+ * The embedded store: one SQLite file in WAL mode. A write is durable when it returns: writes are
+ * group-committed (one transaction per event-loop turn), then ONE fdatasync of the WAL file runs on
+ * the libuv thread pool (synchronous=NORMAL, so SQLite itself does not fsync on the event loop);
+ * callers are answered and watchers notified only after that fsync. Reads never expose a revision
+ * that is not yet durable: they wait for it (at most one fsync). A `log` table keeps every revision
+ * (for watch replay and list-at-revision) until compaction; `current` indexes the live value of each key.
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
@@ -16,11 +25,24 @@ export class SqliteStore implements Store {
   private rev: number;
   private compacted: number;
   private readonly stmts: Record<string, Database.Statement>;
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  /** highest revision whose WAL frames are fsynced (== rev when idle) */
+  private durableRev: number;
+  private readonly unsynced: Unsynced[] = [];
+  private readonly readWaiters: { rev: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  private syncing = false;
+  /** the WAL file, fsynced after each group commit; null when SQLite syncs itself (no WAL, :memory:) */
+  private walFd: number | null = null;
+  private readonly asyncSync: boolean;
+  private failed: Error | undefined;
 
   constructor(readonly file: string) {
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    const mode = String(this.db.pragma('journal_mode = WAL', { simple: true }));
+    this.asyncSync = mode === 'wal' && file !== '' && file !== ':memory:';
+    this.db.pragma(this.asyncSync ? 'synchronous = NORMAL' : 'synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, value BLOB NOT NULL,
@@ -47,10 +69,31 @@ export class SqliteStore implements Store {
     const maxLog = (this.db.prepare('SELECT MAX(rev) AS m FROM log').get() as { m: number | null }).m ?? 0;
     this.rev = Math.max(maxLog, meta.find((m) => m.name === 'rev')?.num ?? 0);
     this.compacted = meta.find((m) => m.name === 'compacted')?.num ?? 0;
+    this.durableRev = this.rev;
+    if (this.asyncSync) {
+      this.walFd = openSync(`${file}-wal`, 'r');
+      // the WAL may have just been created: make its directory entry durable once
+      const dirFd = openSync(dirname(file), 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    }
   }
 
   async get(key: string): Promise<KV | null> {
-    return this.getSync(key);
+    const kv = this.getSync(key);
+    // A live value at a durable revision is durable; absence may come from a delete not yet synced.
+    await this.durable(kv ? kv.modRevision : this.rev);
+    return kv;
+  }
+
+  /** Resolves once `rev` is durable (immediately when it already is). */
+  private durable(rev: number): Promise<void> | void {
+    if (rev <= this.durableRev) return;
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => this.readWaiters.push({ rev, resolve, reject }));
   }
 
   private getSync(key: string): KV | null {
@@ -72,54 +115,131 @@ export class SqliteStore implements Store {
     }
     const more = limit > 0 && rows.length === limit;
     if (more) rows.pop();
+    await this.durable(revision);
     return { items: rows.map((r) => ({ key: r.key, value: r.value, modRevision: r.rev, createRevision: r.create_rev })), revision, more };
   }
 
   async create(key: string, value: Buffer): Promise<number> {
-    const rev = this.db.transaction(() => {
+    return this.enqueue(() => {
       if (this.getSync(key)) throw new StoreError('AlreadyExists', `key ${key} exists`);
       const rev = ++this.rev;
       this.stmts.insLog.run(rev, key, value, rev, 0, null);
       this.stmts.upsert.run(key, rev, rev, value);
-      this.stmts.setRev.run(rev);
-      return rev;
-    })();
-    this.notifyCreate(key, value, rev);
-    return rev;
+      return { result: rev, event: { type: 'put', key, value, modRevision: rev, created: true } };
+    });
   }
 
   async update(key: string, value: Buffer, expectedRevision?: number): Promise<number> {
-    let prev!: KV;
-    const rev = this.db.transaction(() => {
-      const cur = this.getSync(key);
-      if (!cur) throw new StoreError('NotFound', `key ${key} not found`);
-      if (expectedRevision !== undefined && cur.modRevision !== expectedRevision) throw new StoreError('Conflict', `key ${key} is at ${cur.modRevision}, not ${expectedRevision}`);
-      prev = cur;
-      const r = ++this.rev;
-      this.stmts.insLog.run(r, key, value, cur.createRevision, 0, cur.modRevision);
-      this.stmts.upsert.run(key, r, cur.createRevision, value);
-      this.stmts.setRev.run(r);
-      return r;
-    })();
-    this.notify({ type: 'put', key, value, prevValue: prev.value, modRevision: rev, created: false });
-    return rev;
+    return this.enqueue(() => {
+      const cur = this.checkCurrent(key, expectedRevision);
+      const rev = ++this.rev;
+      this.stmts.insLog.run(rev, key, value, cur.createRevision, 0, cur.modRevision);
+      this.stmts.upsert.run(key, rev, cur.createRevision, value);
+      return { result: rev, event: { type: 'put', key, value, prevValue: cur.value, modRevision: rev, created: false } };
+    });
   }
 
   async delete(key: string, expectedRevision?: number): Promise<{ revision: number; prev: KV }> {
-    let prev!: KV;
-    const rev = this.db.transaction(() => {
-      const cur = this.getSync(key);
-      if (!cur) throw new StoreError('NotFound', `key ${key} not found`);
-      if (expectedRevision !== undefined && cur.modRevision !== expectedRevision) throw new StoreError('Conflict', `key ${key} is at ${cur.modRevision}, not ${expectedRevision}`);
-      prev = cur;
-      const r = ++this.rev;
-      this.stmts.insLog.run(r, key, cur.value, cur.createRevision, 1, cur.modRevision);
+    return this.enqueue(() => {
+      const cur = this.checkCurrent(key, expectedRevision);
+      const rev = ++this.rev;
+      this.stmts.insLog.run(rev, key, cur.value, cur.createRevision, 1, cur.modRevision);
       this.stmts.del.run(key);
-      this.stmts.setRev.run(r);
-      return r;
-    })();
-    this.notify({ type: 'delete', key, value: prev.value, prevValue: prev.value, modRevision: rev, created: false });
-    return { revision: rev, prev };
+      return { result: { revision: rev, prev: cur }, event: { type: 'delete', key, value: cur.value, prevValue: cur.value, modRevision: rev, created: false } };
+    });
+  }
+
+  /** The live entry of `key` if the CAS precondition holds (checked before anything is written). */
+  private checkCurrent(key: string, expectedRevision?: number): KV {
+    const cur = this.getSync(key);
+    if (!cur) throw new StoreError('NotFound', `key ${key} not found`);
+    if (expectedRevision !== undefined && cur.modRevision !== expectedRevision) throw new StoreError('Conflict', `key ${key} is at ${cur.modRevision}, not ${expectedRevision}`);
+    return cur;
+  }
+
+  /**
+   * Group commit: writes issued in the same turn of the event loop (and those that arrive while a
+   * commit is running) are applied in order in ONE transaction, so one fsync covers them all. Each
+   * write is acknowledged only after that transaction has committed, and watchers are notified in
+   * revision order right after the commit, before any caller sees its result.
+   */
+  private enqueue<T>(apply: () => { result: T; event: StoreEvent }): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError('Unavailable', 'store is closed'));
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ apply, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (!batch.length) return;
+    const startRev = this.rev;
+    const outcomes: ({ ok: true; result: unknown; event: StoreEvent } | { ok: false; err: unknown })[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const w of batch) {
+          try {
+            outcomes.push({ ok: true, ...w.apply() });
+          } catch (err) {
+            // A precondition failed before this write touched the database: only it fails.
+            if (!(err instanceof StoreError)) throw err;
+            outcomes.push({ ok: false, err });
+          }
+        }
+        if (this.rev !== startRev) this.stmts.setRev.run(this.rev);
+      })();
+    } catch (err) {
+      // The transaction rolled back: nothing of this batch is stored.
+      this.rev = startRev;
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    const events = outcomes.flatMap((o) => (o.ok ? [o.event] : []));
+    // Failed preconditions are answered after the sync too: they may rest on a not-yet-durable write.
+    const settle = (): void => outcomes.forEach((o, i) => (o.ok ? batch[i].resolve(o.result) : batch[i].reject(o.err)));
+    if (this.walFd === null) {
+      this.durableRev = this.rev;
+      for (const ev of events) this.notify(ev);
+      settle();
+      return;
+    }
+    this.unsynced.push({ rev: this.rev, events, settle, fail: (err) => batch.forEach((w) => w.reject(err)) });
+    this.syncWal();
+  }
+
+  /** One fdatasync at a time covers every batch committed before it started. */
+  private syncWal(): void {
+    if (this.syncing || !this.unsynced.length || this.walFd === null) return;
+    this.syncing = true;
+    const target = this.rev;
+    fdatasync(this.walFd, (err) => {
+      this.syncing = false;
+      if (err) return this.failSync(err);
+      this.durableRev = target;
+      while (this.unsynced.length && this.unsynced[0].rev <= target) {
+        const b = this.unsynced.shift()!;
+        for (const ev of b.events) this.notify(ev);
+        b.settle();
+      }
+      for (let i = this.readWaiters.length - 1; i >= 0; i--) {
+        if (this.readWaiters[i].rev <= target) this.readWaiters.splice(i, 1)[0].resolve();
+      }
+      this.syncWal();
+    });
+  }
+
+  /** The WAL could not be synced: nothing unsynced may be acknowledged; the store stops serving. */
+  private failSync(err: Error): void {
+    this.failed = new StoreError('Unavailable', `fsync of the write-ahead log failed: ${err.message}`);
+    for (const b of this.unsynced.splice(0)) b.fail(this.failed);
+    for (const w of this.readWaiters.splice(0)) w.reject(this.failed);
   }
 
   async watch(prefix: string, fromRevision: number, onEvent: (ev: StoreEvent) => void): Promise<StoreWatch> {
@@ -128,7 +248,9 @@ export class SqliteStore implements Store {
     const w = { prefix, cb: onEvent };
     // Replay and subscribe in the same tick: better-sqlite3 is synchronous, so no write interleaves.
     const rows = this.stmts.since.all(fromRevision, prefix, end) as Row[];
-    for (const r of rows) onEvent(this.rowEvent(r));
+    // Rows past the durable revision are still waiting for their fsync: they reach this watcher
+    // through notify() like every other watcher's, so replaying them here would duplicate them.
+    for (const r of rows) if (r.rev <= this.durableRev) onEvent(this.rowEvent(r));
     this.watchers.add(w);
     return { stop: () => void this.watchers.delete(w) };
   }
@@ -139,7 +261,7 @@ export class SqliteStore implements Store {
   }
 
   async currentRevision(): Promise<number> {
-    return this.rev;
+    return this.durableRev;
   }
 
   async compactedRevision(): Promise<number> {
@@ -163,17 +285,18 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    while (this.unsynced.length && !this.failed) await new Promise<void>((r) => this.readWaiters.push({ rev: this.rev, resolve: r, reject: () => r() }));
     this.watchers.clear();
     this.db.close();
+    if (this.walFd !== null) closeSync(this.walFd);
+    this.walFd = null;
   }
 
   private notify(ev: StoreEvent): void {
     for (const w of this.watchers) if (ev.key.startsWith(w.prefix)) w.cb(ev);
-  }
-
-  /** create() notifies here, outside the transaction. */
-  private notifyCreate(key: string, value: Buffer, rev: number): void {
-    this.notify({ type: 'put', key, value, modRevision: rev, created: true });
   }
 }
 
