@@ -100,6 +100,52 @@ function renderEndpointRules(chain: string, sp: ServicePortInfo, eps: EndpointIn
   return out;
 }
 
+/** What the external-entry renderer needs to know about one service port. */
+interface PortView {
+  cluster: number;
+  external: number;
+  svc: string;
+  ext: string;
+  proto: string;
+  reject: string;
+  cmt: (what: string) => string;
+}
+
+/** Entry rules for external destinations (externalIPs, LB ingress IPs, node ports) and their REJECT/DROP. */
+function renderExternalEntries(sp: ServicePortInfo, res: ServiceRules, v: PortView): void {
+  const extTarget = (chainName: string, match: string, what: string): string[] => {
+    if (sp.externalPolicyLocal) return [`-A ${chainName} ${v.cmt(what)} ${match} -j ${v.ext}`];
+    return [`-A ${chainName} ${v.cmt(what)} ${match} -j ${MARK_MASQ}`, `-A ${chainName} ${v.cmt(what)} ${match} -j ${v.svc}`];
+  };
+  const blocked = (match: string): string | undefined => {
+    if (v.cluster === 0) return `-A ${EXTERNAL_SERVICES} ${v.cmt('has no endpoints')} ${match} -j ${v.reject}`;
+    if (v.external === 0) return `-A ${EXTERNAL_SERVICES} ${v.cmt('has no local endpoints')} ${match} -j DROP`;
+    return undefined;
+  };
+  for (const ip of sp.externalIPs) {
+    const match = `-d ${ip}/32 ${v.proto}`;
+    if (v.cluster > 0) res.natServices.push(...extTarget(SERVICES, match, 'external IP'));
+    const b = blocked(match);
+    if (b) res.filterExternal.push(b);
+  }
+  for (const ip of sp.loadBalancerIPs) {
+    const match = `-d ${ip}/32 ${v.proto}`;
+    if (v.cluster > 0) {
+      if (sp.loadBalancerSourceRanges.length === 0) res.natServices.push(...extTarget(SERVICES, match, 'loadbalancer IP'));
+      for (const range of sp.loadBalancerSourceRanges) res.natServices.push(...extTarget(SERVICES, `${match} -s ${range}`, 'loadbalancer IP'));
+    }
+    const b = blocked(match);
+    if (b) res.filterExternal.push(b);
+    else if (sp.loadBalancerSourceRanges.length > 0) res.filterExternal.push(`-A ${EXTERNAL_SERVICES} ${v.cmt('not in loadBalancerSourceRanges')} ${match} -j DROP`);
+  }
+  if (sp.nodePort !== undefined) {
+    const match = protoArgs(sp, sp.nodePort);
+    if (v.cluster > 0) res.natNodePorts.push(...extTarget(NODEPORTS, match, 'node port'));
+    const b = blocked(`-m addrtype --dst-type LOCAL ${match}`);
+    if (b) res.filterExternal.push(b);
+  }
+}
+
 /** Pure: the rules one service port needs, given its endpoints. */
 export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInfo[], ctx: RenderContext): ServiceRules {
   const res: ServiceRules = { chains: [], natServices: [], natNodePorts: [], filterServices: [], filterExternal: [], ruleCount: 0 };
@@ -147,38 +193,7 @@ export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInf
     else res.filterServices.push(`-A ${SERVICES} ${cmt(cluster.length > 0 ? 'has no local endpoints' : 'has no endpoints')} -d ${sp.clusterIP}/32 ${proto} -j ${reject}`);
   }
 
-  // External destinations (externalIPs, LB ingress IPs, node ports).
-  const extTarget = (chainName: string, match: string, what: string): string[] => {
-    if (sp.externalPolicyLocal) return [`-A ${chainName} ${cmt(what)} ${match} -j ${ext}`];
-    return [`-A ${chainName} ${cmt(what)} ${match} -j ${MARK_MASQ}`, `-A ${chainName} ${cmt(what)} ${match} -j ${svc}`];
-  };
-  const blocked = (match: string): string | undefined => {
-    if (cluster.length === 0) return `-A ${EXTERNAL_SERVICES} ${cmt('has no endpoints')} ${match} -j ${reject}`;
-    if (external.length === 0) return `-A ${EXTERNAL_SERVICES} ${cmt('has no local endpoints')} ${match} -j DROP`;
-    return undefined;
-  };
-  for (const ip of sp.externalIPs) {
-    const match = `-d ${ip}/32 ${proto}`;
-    if (cluster.length > 0) res.natServices.push(...extTarget(SERVICES, match, 'external IP'));
-    const b = blocked(match);
-    if (b) res.filterExternal.push(b);
-  }
-  for (const ip of sp.loadBalancerIPs) {
-    const match = `-d ${ip}/32 ${proto}`;
-    if (cluster.length > 0) {
-      if (sp.loadBalancerSourceRanges.length === 0) res.natServices.push(...extTarget(SERVICES, match, 'loadbalancer IP'));
-      for (const range of sp.loadBalancerSourceRanges) res.natServices.push(...extTarget(SERVICES, `${match} -s ${range}`, 'loadbalancer IP'));
-    }
-    const b = blocked(match);
-    if (b) res.filterExternal.push(b);
-    else if (sp.loadBalancerSourceRanges.length > 0) res.filterExternal.push(`-A ${EXTERNAL_SERVICES} ${cmt('not in loadBalancerSourceRanges')} ${match} -j DROP`);
-  }
-  if (sp.nodePort !== undefined) {
-    const match = protoArgs(sp, sp.nodePort);
-    if (cluster.length > 0) res.natNodePorts.push(...extTarget(NODEPORTS, match, 'node port'));
-    const b = blocked(`-m addrtype --dst-type LOCAL ${match}`);
-    if (b) res.filterExternal.push(b);
-  }
+  renderExternalEntries(sp, res, { cluster: cluster.length, external: external.length, svc, ext, proto, reject, cmt });
   res.ruleCount =
     res.chains.reduce((n, [, l]) => n + l.length, 0) + res.natServices.length + res.natNodePorts.length + res.filterServices.length + res.filterExternal.length;
   return res;
