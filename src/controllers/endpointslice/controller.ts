@@ -1,4 +1,5 @@
 import type { ControllerContext } from '../context.js';
+import type { ApiClient, Informer } from '../../client/types.js';
 import { R } from '../../api/registry.js';
 import { objectKey, splitKey } from '../../api/object.js';
 import { labelSelectorMatches } from '../../api/labels.js';
@@ -50,7 +51,6 @@ export function startEndpointSliceController(ctx: ControllerContext): { stop(): 
     return svc && OURS.has(s.metadata?.labels?.[LABEL_MANAGED_BY] ?? '') ? [`${s.metadata?.namespace}/${svc}`] : [];
   });
   const queue = new WorkQueue();
-  const written = new Map<string, Map<string, Written>>();
 
   const enqueueForPod = (pod: PodObj) => {
     for (const svc of services.byIndex('namespace', pod.metadata?.namespace ?? '')) {
@@ -74,45 +74,10 @@ export function startEndpointSliceController(ctx: ControllerContext): { stop(): 
   slices.addHandlers({ add: onSlice, update: (_o, s) => onSlice(s), delete: onSlice });
   endpoints.addHandlers({ add: (e) => queue.add(objectKey(e)), update: (_o, e) => queue.add(objectKey(e)), delete: (e) => queue.add(objectKey(e)) });
 
-  /** True when the cache still misses one of our earlier writes for this Service. */
-  const cacheIsStale = (key: string): boolean => {
-    const w = written.get(key);
-    if (!w) return false;
-    for (const [name, rec] of w) {
-      const cached = slices.get(`${splitKey(key).namespace}/${name}`);
-      const seen = rec.deleted ? !cached || cached.metadata?.resourceVersion !== rec.oldRv : !!cached && cached.metadata?.resourceVersion !== rec.oldRv;
-      const caughtUp = seen || Date.now() - rec.at > WRITE_VISIBLE_TIMEOUT_MS;
-      if (caughtUp) w.delete(name);
-    }
-    if (w.size === 0) written.delete(key);
-    return w.size > 0;
-  };
-
-  const apply = async (key: string, plan: SlicePlan): Promise<void> => {
-    const rec = new Map<string, Written>();
-    written.set(key, rec);
-    for (const s of plan.delete) {
-      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion, deleted: true, at: Date.now() });
-      await ctx.client.delete(R.endpointslices, s.metadata!.name!, s.metadata!.namespace).catch((err) => {
-        if (!isNotFound(err)) throw err;
-      });
-      writes.inc({ verb: 'delete' });
-    }
-    for (const s of plan.update) {
-      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion, at: Date.now() });
-      await ctx.client.update(R.endpointslices, s);
-      writes.inc({ verb: 'update' });
-    }
-    for (const s of plan.create) {
-      const made = await ctx.client.create(R.endpointslices, s, s.metadata!.namespace);
-      rec.set(made.metadata!.name!, { at: Date.now() });
-      writes.inc({ verb: 'create' });
-    }
-    if (rec.size === 0) written.delete(key);
-  };
+  const writer = new SliceWriter(ctx.client, slices);
 
   const sync = async (key: string): Promise<void> => {
-    if (cacheIsStale(key)) {
+    if (writer.cacheIsStale(key)) {
       queue.addAfter(key, 20);
       return;
     }
@@ -134,9 +99,57 @@ export function startEndpointSliceController(ctx: ControllerContext): { stop(): 
         plan.delete.push(...mine(MANAGED_BY_CONTROLLER));
       } else plan = { create: [], update: [], delete: existing };
     }
-    await apply(key, plan);
+    await writer.apply(key, plan);
     end();
   };
 
   return runWhenSynced({ informers: [services, pods, slices, endpoints], queue, workers: ctx.options.workers, sync, log, syncs });
+}
+
+/**
+ * Applies slice plans and remembers what it wrote per Service, so a sync never acts on a cache
+ * that has not seen its own previous writes (a second slice for the same endpoints, say).
+ */
+class SliceWriter {
+  private readonly written = new Map<string, Map<string, Written>>();
+  constructor(
+    private readonly client: ApiClient,
+    private readonly slices: Informer<SliceObj>,
+  ) {}
+
+  /** True when the cache still misses one of our earlier writes for this Service. */
+  cacheIsStale(key: string): boolean {
+    const w = this.written.get(key);
+    if (!w) return false;
+    for (const [name, rec] of w) {
+      const cached = this.slices.get(`${splitKey(key).namespace}/${name}`);
+      const seen = rec.deleted ? !cached || cached.metadata?.resourceVersion !== rec.oldRv : !!cached && cached.metadata?.resourceVersion !== rec.oldRv;
+      if (seen || Date.now() - rec.at > WRITE_VISIBLE_TIMEOUT_MS) w.delete(name);
+    }
+    if (w.size === 0) this.written.delete(key);
+    return w.size > 0;
+  }
+
+  async apply(key: string, plan: SlicePlan): Promise<void> {
+    const rec = new Map<string, Written>();
+    this.written.set(key, rec);
+    for (const s of plan.delete) {
+      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion, deleted: true, at: Date.now() });
+      await this.client.delete(R.endpointslices, s.metadata!.name!, s.metadata!.namespace).catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+      writes.inc({ verb: 'delete' });
+    }
+    for (const s of plan.update) {
+      rec.set(s.metadata!.name!, { oldRv: s.metadata?.resourceVersion, at: Date.now() });
+      await this.client.update(R.endpointslices, s);
+      writes.inc({ verb: 'update' });
+    }
+    for (const s of plan.create) {
+      const made = await this.client.create(R.endpointslices, s, s.metadata!.namespace);
+      rec.set(made.metadata!.name!, { at: Date.now() });
+      writes.inc({ verb: 'create' });
+    }
+    if (rec.size === 0) this.written.delete(key);
+  }
 }

@@ -45,19 +45,8 @@ export function startHpaController(ctx: ControllerContext, opts: HpaControllerOp
     for (const h of hpas.list()) queue.add(objectKey(h));
   }, opts.syncPeriodMs ?? 15_000);
 
-  const writeStatus = async (hpa: HpaObj, status: Record<string, unknown>) => {
-    const next = { ...(hpa.status ?? {}), ...status, observedGeneration: hpa.metadata?.generation };
-    if (JSON.stringify(next) === JSON.stringify(hpa.status ?? {})) return;
-    const { namespace, name } = splitKey(objectKey(hpa));
-    await ctx.client.patch(R.horizontalpodautoscalers, name, { status: next }, { namespace, subresource: 'status', type: 'merge' }).catch((err) => {
-      if (!isNotFound(err)) throw err;
-    });
-  };
-  const cond = (type: string, ok: boolean, reason: string, message: string, hpa: HpaObj): HorizontalPodAutoscalerCondition => {
-    const prev = hpa.status?.conditions?.find((c) => c.type === type);
-    const status = ok ? 'True' : 'False';
-    return { type, status, reason, message, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : new Date(ctx.clock.now()).toISOString() };
-  };
+  const writeStatus = (hpa: HpaObj, status: Record<string, unknown>) => writeHpaStatus(ctx, hpa, status);
+  const cond = (type: string, ok: boolean, reason: string, message: string, hpa: HpaObj) => condition(ctx, type, ok, reason, message, hpa);
 
   const sync = async (key: string): Promise<void> => {
     const hpa = hpas.get(key);
@@ -115,4 +104,20 @@ export function startHpaController(ctx: ControllerContext, opts: HpaControllerOp
     await writeStatus(hpa, status);
   };
   return runWhenSynced({ informers: [hpas, pods], queue, workers: ctx.options.workers, sync, log, syncs, onStop: () => clearInterval(timer) });
+}
+
+async function writeHpaStatus(ctx: ControllerContext, hpa: HpaObj, status: Record<string, unknown>): Promise<void> {
+  const next = { ...(hpa.status ?? {}), ...status, observedGeneration: hpa.metadata?.generation };
+  if (JSON.stringify(next) === JSON.stringify(hpa.status ?? {})) return;
+  const { namespace, name } = splitKey(objectKey(hpa));
+  await ctx.client.patch(R.horizontalpodautoscalers, name, { status: next }, { namespace, subresource: 'status', type: 'merge' }).catch((err) => {
+    if (!isNotFound(err)) throw err;
+  });
+}
+
+/** A status condition that keeps its lastTransitionTime while its status does not change. */
+function condition(ctx: ControllerContext, type: string, ok: boolean, reason: string, message: string, hpa: HpaObj): HorizontalPodAutoscalerCondition {
+  const prev = hpa.status?.conditions?.find((c) => c.type === type);
+  const status = ok ? 'True' : 'False';
+  return { type, status, reason, message, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : new Date(ctx.clock.now()).toISOString() };
 }

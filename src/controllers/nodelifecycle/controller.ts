@@ -78,7 +78,7 @@ export function startNodeLifecycleController(ctx: ControllerContext, opts: { mon
       if (conds) {
         await ctx.client.patch(R.nodes, name, { status: { conditions: conds } }, { subresource: 'status', type: 'merge' });
         log.info({ node: name }, 'node silent: Ready=Unknown');
-        await markPodsNotReady(onNode, nowIso);
+        await markPodsNotReady(ctx, onNode, nowIso);
       }
     }
     const taints = desiredTaints(node, health, nowIso);
@@ -95,17 +95,18 @@ export function startNodeLifecycleController(ctx: ControllerContext, opts: { mon
     if (plan.nextAtMs !== undefined) queue.addAfter(name, Math.max(10, plan.nextAtMs - now));
   };
 
-  const markPodsNotReady = async (list: readonly PodObj[], nowIso: string): Promise<void> => {
-    for (const p of list) {
-      const conds = p.status?.conditions ?? [];
-      const ready = conds.find((c) => c.type === 'Ready');
-      if (!ready || ready.status === 'False') continue;
-      const next = conds.map((c) => (c.type === 'Ready' ? { ...c, status: 'False', reason: 'NodeNotReady', lastTransitionTime: nowIso } : c));
-      await ctx.client.patch(R.pods, p.metadata!.name!, { status: { conditions: next } }, { namespace: p.metadata!.namespace, subresource: 'status', type: 'merge' }).catch((err) => {
-        if (!isNotFound(err)) throw err;
-      });
-    }
-  };
-
   return runWhenSynced({ informers: [nodes, leases, pods], queue, workers: ctx.options.workers, sync, log, syncs, onStop: () => clearInterval(timer) });
+}
+
+/** Ready=False (reason NodeNotReady) on the pods of a lost node, so Services stop sending them traffic. */
+async function markPodsNotReady(ctx: ControllerContext, list: readonly PodObj[], nowIso: string): Promise<void> {
+  for (const p of list) {
+    const conds = p.status?.conditions ?? [];
+    const ready = conds.find((c) => c.type === 'Ready');
+    if (!ready || ready.status === 'False') continue;
+    const next = conds.map((c) => (c.type === 'Ready' ? { ...c, status: 'False', reason: 'NodeNotReady', lastTransitionTime: nowIso } : c));
+    await ctx.client.patch(R.pods, p.metadata!.name!, { status: { conditions: next } }, { namespace: p.metadata!.namespace, subresource: 'status', type: 'merge' }).catch((err) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
 }
