@@ -9,7 +9,8 @@
  *   integer widths (int32/int64), floats, and the fields newer than the kubernetes-types release;
  * - MERGE_KEYS of src/apiserver/patch.ts: x-kubernetes-patch-merge-key / x-kubernetes-patch-strategy.
  *
- * Run: npx tsx scripts/gen-openapi.ts   (or node --experimental-strip-types); output is deterministic.
+ * Run: node --import @tapjs/typescript/import scripts/gen-openapi.ts   (deterministic output; the test
+ * src/api/openapi-schemas.test.ts fails when the committed JSON is stale).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
