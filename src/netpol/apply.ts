@@ -96,7 +96,7 @@ export class NetpolApplier {
     const inv = full ? await this.inventory() : null;
     const plan = planRestore(this.state, r, inv);
     this.state = null; // a failure below leaves the next sync full
-    await this.ipset(plan.ipsetBefore);
+    if (plan.ipsetBefore) await this.ipset(plan.ipsetBefore);
     if (plan.iptables) await this.restore(plan.iptables);
     if (full) await this.ensureJump();
     if (plan.ipsetAfter) await this.ipset(plan.ipsetAfter);

@@ -1,7 +1,8 @@
-import { blockOf, cidrContains, parseCidr } from './ip.js';
+import { Dispatcher, type DispatchEntry } from './dispatch.js';
+import { cidrContains, parseCidr, type Cidr } from './ip.js';
 import type { Direction, Peer, PodInfo, PolicyInfo, PortSpec, Rule, Snapshot } from './model.js';
 import { podKey } from './model.js';
-import { blockChainName, DROP_LOG_PREFIX, EGRESS_CHAIN, INGRESS_CHAIN, KNOWN_SET, MAIN_CHAIN, podChainName, setName } from './names.js';
+import { DROP_LOG_PREFIX, EGRESS_CHAIN, INGRESS_CHAIN, KNOWN_SET, MAIN_CHAIN, podChainName, setName } from './names.js';
 import { labelsKey, podKeyOf, portsKey, RenderIndex } from './classes.js';
 import { podPeerKey, resolvePort, type PortRange } from './select.js';
 
@@ -46,10 +47,6 @@ export interface RenderOptions {
   dropLog?: { tag: string; ratePerSec: number } | null;
 }
 
-/** Above this many dispatch entries, dispatch goes through one chain per /28 block. */
-const FLAT_DISPATCH_MAX = 16;
-const BLOCK_BITS = 28;
-
 export function dropLogPrefix(dir: Direction, tag: string): string {
   return `${DROP_LOG_PREFIX}-${dir === 'ingress' ? 'I' : 'E'}-${tag} `;
 }
@@ -59,7 +56,9 @@ interface SetRequest {
   name: string;
   type: SetType;
   comment: string;
-  entries: (idx: RenderIndex) => string[];
+  /** the pods the entries derive from (null: the entries depend on the rule alone) */
+  pods: (idx: RenderIndex) => readonly PodInfo[] | null;
+  entries: (pods: readonly PodInfo[] | null) => string[];
 }
 
 /** One rendered pod chain, reusable while the policies isolating its pods are the same objects. */
@@ -72,9 +71,9 @@ interface ChainPiece {
 
 class SetRefs {
   readonly list: SetRequest[] = [];
-  add(kind: 'S' | 'N' | 'P', key: string, type: SetType, comment: string, entries: (idx: RenderIndex) => string[]): string {
+  add(kind: 'S' | 'N' | 'P', key: string, type: SetType, comment: string, req: Pick<SetRequest, 'pods' | 'entries'>): string {
     const name = setName(kind, key);
-    this.list.push({ name, type, comment, entries });
+    this.list.push({ name, type, comment, ...req });
     return name;
   }
 }
@@ -100,10 +99,10 @@ function portArgs(r: PortRange): string {
 function peerSet(refs: SetRefs, pol: PolicyInfo, peer: Peer): string {
   if (peer.kind === 'ipBlock') {
     const key = `${peer.cidr} except ${[...peer.except].sort().join(',')}`;
-    return refs.add('N', key, 'hash:net', `ipBlock ${key}`, () => netEntries(peer.cidr, peer.except));
+    return refs.add('N', key, 'hash:net', `ipBlock ${key}`, { pods: () => null, entries: () => netEntries(peer.cidr, peer.except) });
   }
   const key = podPeerKey(pol.namespace, peer);
-  return refs.add('S', key, 'hash:ip', `pods ${key}`, (idx) => idx.peerPods(pol.namespace, peer).flatMap((p) => p.ips));
+  return refs.add('S', key, 'hash:ip', `pods ${key}`, { pods: (idx) => idx.peerPods(pol.namespace, peer), entries: (pods) => (pods ?? []).flatMap((p) => p.ips) });
 }
 
 /** Egress to a named port: the set of (peer pod IP, protocol:resolved port) for the peer's pods. */
@@ -111,12 +110,14 @@ function namedPortSet(refs: SetRefs, pol: PolicyInfo, peer: Peer | null, spec: P
   if (peer?.kind === 'ipBlock') return null; // a name resolves on pods only
   const peerKey = peer ? podPeerKey(pol.namespace, peer) : 'all-pods';
   const key = `${peerKey}|port=${spec.port}/${spec.protocol}`;
-  return refs.add('P', key, 'hash:ip,port', `named port ${key}`, (idx) =>
-    (peer ? idx.peerPods(pol.namespace, peer) : idx.allPods).flatMap((p) => {
-      const r = resolvePort(spec, p);
-      return r && r.from !== undefined ? p.ips.map((ip) => `${ip},${spec.protocol.toLowerCase()}:${r.from}`) : [];
-    }),
-  );
+  return refs.add('P', key, 'hash:ip,port', `named port ${key}`, {
+    pods: (idx) => (peer ? idx.peerPods(pol.namespace, peer) : idx.allPods),
+    entries: (pods) =>
+      (pods ?? []).flatMap((p) => {
+        const r = resolvePort(spec, p);
+        return r && r.from !== undefined ? p.ips.map((ip) => `${ip},${spec.protocol.toLowerCase()}:${r.from}`) : [];
+      }),
+  });
 }
 
 function ruleLines(refs: SetRefs, pod: PodInfo, pol: PolicyInfo, dir: Direction, rule: Rule, idx: number): string[] {
@@ -164,37 +165,6 @@ function buildPiece(pols: PolicyInfo[], pod: PodInfo, dir: Direction, opts: Rend
 const sameRefs = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-type DispatchEntry = { ip: string; chain: string; pod: string };
-
-function renderDispatch(dir: Direction, entries: DispatchEntry[], chains: Map<string, string[]>): void {
-  const root = dir === 'ingress' ? INGRESS_CHAIN : EGRESS_CHAIN;
-  const flag = dir === 'ingress' ? '-d' : '-s';
-  const line = (chain: string, e: DispatchEntry) => `-A ${chain} ${flag} ${e.ip}/32 -m comment --comment "${e.pod}" -g ${e.chain}`;
-  const sorted = [...entries].sort((a, b) => byText(a.ip, b.ip));
-  if (sorted.length <= FLAT_DISPATCH_MAX) {
-    chains.set(root, sorted.map((e) => line(root, e)));
-    return;
-  }
-  const blocks = new Map<string, DispatchEntry[]>();
-  for (const e of sorted) {
-    const b = blockOf(e.ip, BLOCK_BITS);
-    const list = blocks.get(b);
-    if (list) list.push(e);
-    else blocks.set(b, [e]);
-  }
-  const rootLines: string[] = [];
-  for (const [block, list] of [...blocks.entries()].sort((a, b) => byText(a[0], b[0]))) {
-    if (list.length === 1) {
-      rootLines.push(line(root, list[0]));
-      continue;
-    }
-    const bc = blockChainName(dir, block);
-    rootLines.push(`-A ${root} ${flag} ${block} -g ${bc}`);
-    chains.set(bc, list.map((e) => line(bc, e)));
-  }
-  chains.set(root, rootLines);
-}
-
 function renderMain(opts: RenderOptions): string[] {
   const lines = [`-A ${MAIN_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`];
   if (opts.podCIDR) {
@@ -215,10 +185,15 @@ function renderMain(opts: RenderOptions): string[] {
  */
 export class NetpolRenderer {
   private pieces = new Map<string, ChainPiece>();
+  private setCache = new Map<string, { pods: readonly PodInfo[] | null; set: IpSet }>();
+  private readonly dispatchers = { ingress: new Dispatcher('ingress'), egress: new Dispatcher('egress') };
   private readonly main: string[];
+  private readonly cidr: Cidr | null;
+  private known = new Map<string, boolean>();
 
   constructor(readonly opts: RenderOptions = {}) {
     this.main = renderMain(opts);
+    this.cidr = opts.podCIDR ? parseCidr(opts.podCIDR) : null;
   }
 
   render(snap: Snapshot): Rendered {
@@ -227,8 +202,8 @@ export class NetpolRenderer {
     const chains = new Map<string, string[]>();
     const pods = new Map<string, PodProgram>();
     const dispatch: Record<Direction, DispatchEntry[]> = { ingress: [], egress: [] };
-    const cidr = this.opts.podCIDR ? parseCidr(this.opts.podCIDR) : null;
     const known: string[] = [];
+    const inCidr = new Map<string, boolean>();
     for (const pod of idx.localPods) {
       const prog: PodProgram = { pod: podKeyOf(pod), ips: pod.ips };
       for (const dir of ['ingress', 'egress'] as const) {
@@ -240,21 +215,43 @@ export class NetpolRenderer {
         for (const ip of pod.ips) dispatch[dir].push({ ip, chain: piece.name, pod: prog.pod });
       }
       pods.set(prog.pod, prog);
-      for (const ip of pod.ips) if (!cidr || cidrContains(cidr, ip)) known.push(ip);
+      for (const ip of pod.ips) if (this.inPodCidr(ip, inCidr)) known.push(ip);
     }
     this.pieces = used;
-    const sets = new Map<string, IpSet>();
-    for (const piece of used.values()) {
-      for (const req of piece.sets) {
-        if (!sets.has(req.name)) sets.set(req.name, { name: req.name, type: req.type, comment: req.comment, entries: [...new Set(req.entries(idx))].sort() });
-      }
-    }
-    renderDispatch('ingress', dispatch.ingress, chains);
-    renderDispatch('egress', dispatch.egress, chains);
+    this.known = inCidr;
+    const sets = this.sets(idx, used);
+    this.dispatchers.ingress.render(dispatch.ingress, chains);
+    this.dispatchers.egress.render(dispatch.egress, chains);
     chains.set(MAIN_CHAIN, this.main);
     const sortedChains = new Map([...chains.entries()].sort((a, b) => byText(a[0], b[0])));
     const sortedSets = new Map([...sets.entries()].sort((a, b) => byText(a[0], b[0])));
     return { sets: sortedSets, chains: sortedChains, known: [...new Set(known)].sort(), pods };
+  }
+
+  private inPodCidr(ip: string, seen: Map<string, boolean>): boolean {
+    let v = this.known.get(ip) ?? seen.get(ip);
+    if (v === undefined) v = !this.cidr || cidrContains(this.cidr, ip);
+    seen.set(ip, v);
+    return v;
+  }
+
+  /** Every set the chains refer to; a set keeps its entries array while its pods are the same objects. */
+  private sets(idx: RenderIndex, pieces: Map<string, ChainPiece>): Map<string, IpSet> {
+    const sets = new Map<string, IpSet>();
+    const cache = new Map<string, { pods: readonly PodInfo[] | null; set: IpSet }>();
+    for (const piece of pieces.values()) {
+      for (const req of piece.sets) {
+        if (sets.has(req.name)) continue;
+        const pods = req.pods(idx);
+        const prev = this.setCache.get(req.name);
+        const hit = prev && (pods === null ? prev.pods === null : prev.pods !== null && sameRefs(prev.pods, pods));
+        const entry = hit ? prev : { pods, set: { name: req.name, type: req.type, comment: req.comment, entries: [...new Set(req.entries(pods))].sort() } };
+        cache.set(req.name, entry);
+        sets.set(req.name, entry.set);
+      }
+    }
+    this.setCache = cache;
+    return sets;
   }
 
   private piece(idx: RenderIndex, used: Map<string, ChainPiece>, pod: PodInfo, dir: Direction): ChainPiece | null {

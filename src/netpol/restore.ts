@@ -24,20 +24,32 @@ export function emptyState(): AppliedState {
   return { chains: new Map(), sets: new Map(), known: new Set() };
 }
 
+// The incremental renderer hands back the same arrays for unchanged chains and sets: their text is
+// joined once, not on every sync.
+const joined = new WeakMap<readonly string[], string>();
+function joinLines(lines: readonly string[]): string {
+  let text = joined.get(lines);
+  if (text === undefined) {
+    text = lines.join('\n');
+    joined.set(lines, text);
+  }
+  return text;
+}
+
 function setContent(s: IpSet): string {
-  return `${s.type}\n${s.entries.join('\n')}`;
+  return `${s.type}\n${joinLines(s.entries)}`;
 }
 
 export function stateOf(r: Rendered): AppliedState {
   return {
-    chains: new Map([...r.chains].map(([k, v]) => [k, v.join('\n')])),
+    chains: new Map([...r.chains].map(([k, v]) => [k, joinLines(v)])),
     sets: new Map([...r.sets].map(([k, v]) => [k, setContent(v)])),
     known: new Set(r.known),
   };
 }
 
 export interface RestorePlan {
-  /** ipset input run before the filter table changes: new and changed sets, KNOWN removals */
+  /** ipset input run before the filter table changes: new and changed sets, KNOWN removals ('' = nothing) */
   ipsetBefore: string;
   /** iptables-restore input ('' = nothing to change) */
   iptables: string;
@@ -78,7 +90,7 @@ export function planRestore(prev: AppliedState | null, next: Rendered, inv: Kern
   }
 
   const existingChains = prev ? new Set(prev.chains.keys()) : new Set(inv?.chains ?? []);
-  const changed = [...next.chains.keys()].filter((c) => !prev || prev.chains.get(c) !== next.chains.get(c)!.join('\n'));
+  const changed = [...next.chains.keys()].filter((c) => !prev || prev.chains.get(c) !== joinLines(next.chains.get(c)!));
   const stale = [...existingChains].filter((c) => !next.chains.has(c) && isOwnedChain(c)).sort();
   let iptables = '';
   if (changed.length > 0 || stale.length > 0) {
@@ -89,8 +101,10 @@ export function planRestore(prev: AppliedState | null, next: Rendered, inv: Kern
     lines.push('COMMIT');
     iptables = `${lines.join('\n')}\n`;
   }
+  // KNOWN's create line only matters on a full sync (it always exists after ensureBase).
+  const ipsetBefore = prev && before.length === 1 ? '' : `${before.join('\n')}\n`;
   return {
-    ipsetBefore: `${before.join('\n')}\n`,
+    ipsetBefore,
     iptables,
     ipsetAfter: after.length ? `${after.join('\n')}\n` : '',
     changedChains: changed.length + stale.length,
