@@ -158,7 +158,8 @@ class Generator {
       props[field] = withDescription(s, doc);
       if (!m.questionToken) required.push(field);
     }
-    const schema: Obj = { description: docOf(node), type: 'object', properties: props };
+    const doc = docOf(node);
+    const schema: Obj = { ...(doc ? { description: doc } : {}), type: 'object', properties: props };
     if (required.length) schema.required = required.sort();
     if (msg) this.fromProto(msg, schema);
     addPatchExtensions(schema, this.out);
