@@ -106,15 +106,22 @@ export class ResourceStorage {
     }
   }
 
+  /** Store events already decoded: a store hands the same event to every matching watcher, so each is parsed once. */
+  private readonly decoded = new WeakMap<StoreEvent, ObjectEvent>();
+
+  /**
+   * Streams decoded events. The event objects are shared by all watchers of the resource:
+   * callbacks must treat them as read-only.
+   */
   async watch(namespace: string | undefined, fromRevision: number, onEvent: (ev: ObjectEvent) => void, onError: (err: Error) => void): Promise<StoreWatch> {
     const cb = (ev: StoreEvent): void => {
       try {
-        if (ev.type === 'delete') {
-          onEvent({ type: 'DELETED', object: this.decode(ev.value, ev.modRevision), revision: ev.modRevision });
-        } else {
-          const prevObject = ev.prevValue ? this.decode(ev.prevValue, ev.modRevision) : undefined;
-          onEvent({ type: ev.created ? 'ADDED' : 'MODIFIED', object: this.decode(ev.value, ev.modRevision), prevObject, revision: ev.modRevision });
+        let oe = this.decoded.get(ev);
+        if (!oe) {
+          oe = this.toObjectEvent(ev);
+          this.decoded.set(ev, oe);
         }
+        onEvent(oe);
       } catch (err) {
         onError(err as Error);
       }
@@ -125,6 +132,12 @@ export class ResourceStorage {
       if (err instanceof StoreError && err.code === 'Expired') throw errors.gone(`too old resource version: ${fromRevision} (${err.currentRevision ?? ''})`);
       throw mapStoreError(err);
     }
+  }
+
+  private toObjectEvent(ev: StoreEvent): ObjectEvent {
+    if (ev.type === 'delete') return { type: 'DELETED', object: this.decode(ev.value, ev.modRevision), revision: ev.modRevision };
+    const prevObject = ev.prevValue ? this.decode(ev.prevValue, ev.modRevision) : undefined;
+    return { type: ev.created ? 'ADDED' : 'MODIFIED', object: this.decode(ev.value, ev.modRevision), prevObject, revision: ev.modRevision };
   }
 
   private async wrap<T>(fn: () => Promise<T>): Promise<T> {

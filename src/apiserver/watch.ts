@@ -12,6 +12,9 @@ type Query = Record<string, string | undefined>;
 const watchers = gauge({ name: 'skiff_apiserver_watchers', help: 'Open watch streams', labelNames: ['resource'] as const });
 const delivery = histogram({ name: 'skiff_apiserver_watch_delivery_seconds', help: 'Time from a store event to its write on a watch stream', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1] });
 
+/** Encoded JSON lines of shared events, so N watchers of one event serialize it once. */
+const encodedLines = new WeakMap<ObjectEvent, { type: string; line: string }>();
+
 export interface WatchParams {
   core: ApiCore;
   info: ResourceInfo;
@@ -71,7 +74,15 @@ export async function serveWatch(req: FastifyRequest, reply: FastifyReply, w: Wa
       type = wasIn && isIn ? 'MODIFIED' : !wasIn && isIn ? 'ADDED' : wasIn && !isIn ? 'DELETED' : null;
     } else if (!isIn) type = null;
     if (!type) return;
-    write(encode(type, ev.object));
+    if (w.table) write(encode(type, ev.object));
+    else {
+      let cached = encodedLines.get(ev);
+      if (!cached || cached.type !== type) {
+        cached = { type, line: encode(type, ev.object) };
+        encodedLines.set(ev, cached);
+      }
+      write(cached.line);
+    }
     delivery.observe((performance.now() - t0) / 1000);
   };
   let failed: Error | undefined;
