@@ -6,7 +6,7 @@ import { SkiffError } from '../../util/errors.js';
 import { shellQuote, spawnStream } from './spawn.js';
 import {
   LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_MANAGED, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_ROLE,
-  type ContainerConfig, type ContainerInfo, type ContainerRuntime, type ExecResultSync, type LogOptions, type PullAuth,
+  type ContainerConfig, type ContainerInfo, type ContainerStats, type ContainerRuntime, type ExecResultSync, type LogOptions, type PullAuth,
   type SandboxConfig, type SandboxInfo, type StreamSession,
 } from './types.js';
 
@@ -182,6 +182,19 @@ export class DockerCliRuntime implements ContainerRuntime {
     return spawnStream('script', ['-qfec', [this.docker, ...args].map(shellQuote).join(' '), '/dev/null'], { stdin: true });
   }
 
+  async stats(): Promise<Map<string, ContainerStats>> {
+    const ids = (await this.listManaged()).filter((d) => d.State.Running && d.Config.Labels?.[LABEL_ROLE] !== 'sandbox').map((d) => d.Id);
+    const out = new Map<string, ContainerStats>();
+    if (ids.length === 0) return out;
+    const r = await this.run(['stats', '--no-stream', '--no-trunc', '--format', '{{json .}}', ...ids], true);
+    for (const line of r.stdout.split('\n')) {
+      if (!line.trim()) continue;
+      const s = JSON.parse(line) as { ID: string; CPUPerc: string; MemUsage: string };
+      out.set(s.ID, parseDockerStats(s.CPUPerc, s.MemUsage));
+    }
+    return out;
+  }
+
   logs(id: string, opts: LogOptions): StreamSession {
     const args = ['logs'];
     if (opts.follow) args.push('--follow');
@@ -191,6 +204,15 @@ export class DockerCliRuntime implements ContainerRuntime {
     args.push(id);
     return spawnStream(this.docker, args, { stdin: false });
   }
+}
+
+const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, kB: 1e3, MB: 1e6, GB: 1e9 };
+
+/** Pure: `docker stats` "12.5%" and "1.5MiB / 2GiB" -> nanocores and bytes. */
+export function parseDockerStats(cpuPerc: string, memUsage: string): ContainerStats {
+  const cpu = Number.parseFloat(cpuPerc) || 0;
+  const m = /^([0-9.]+)\s*([A-Za-z]+)/.exec(memUsage.trim());
+  return { cpuNanoCores: Math.round((cpu / 100) * 1e9), memoryBytes: m ? Math.round(Number(m[1]) * (UNITS[m[2]] ?? 1)) : 0 };
 }
 
 /** Merges the `auths` of several dockerconfigjson secrets into one config.json body. */

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { SkiffError } from '../../util/errors.js';
-import type { ContainerConfig, ContainerInfo, ContainerRuntime, ExecResultSync, PullAuth, SandboxConfig, SandboxInfo, StreamSession } from './types.js';
+import type { ContainerConfig, ContainerInfo, ContainerStats, ContainerRuntime, ExecResultSync, PullAuth, SandboxConfig, SandboxInfo, StreamSession } from './types.js';
 
 interface FakeContainer extends ContainerInfo {
   config: ContainerConfig;
@@ -114,6 +114,11 @@ export class FakeRuntime implements ContainerRuntime {
 
   attach(id: string): StreamSession {
     return this.session(this.must(id).logs, 0);
+  }
+
+  /** memory per running container = 1 MiB x attempt+1, CPU 5 millicores (deterministic for tests) */
+  async stats(): Promise<Map<string, ContainerStats>> {
+    return new Map([...this.containers.values()].filter((c) => c.state === 'running').map((c) => [c.id, { cpuNanoCores: 5_000_000, memoryBytes: (c.attempt + 1) * 1024 * 1024 }]));
   }
 
   logs(id: string): StreamSession {

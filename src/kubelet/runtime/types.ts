@@ -131,4 +131,11 @@ export interface ContainerRuntime {
   exec(id: string, cmd: string[], opts: { stdin: boolean; tty: boolean }): StreamSession;
   attach(id: string, opts: { stdin: boolean; tty: boolean }): StreamSession;
   logs(id: string, opts: LogOptions): StreamSession;
+  /** Current CPU (nanocores) and memory (working set bytes) of running containers, by id. */
+  stats?(): Promise<Map<string, ContainerStats>>;
+}
+
+export interface ContainerStats {
+  cpuNanoCores: number;
+  memoryBytes: number;
 }

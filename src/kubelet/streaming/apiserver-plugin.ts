@@ -9,6 +9,7 @@ import { errorMessage } from '../../util/errors.js';
 import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
 import type { Kube } from '../kube.js';
+import type { Summary } from './stats.js';
 
 const log = componentLogger('pod-streaming');
 const proxied = counter({ name: 'skiff_apiserver_pod_streams_total', help: 'pods/log|exec|attach|portforward requests proxied to kubelets', labelNames: ['kind', 'result'] as const });
@@ -134,9 +135,84 @@ async function upgradeHandler(o: PodStreamingOptions, kind: 'exec' | 'attach' | 
   });
 }
 
+const MV = 'metrics.k8s.io/v1beta1';
+
+/** Summaries of every node's kubelet (nodes that do not answer within 5 s are left out). */
+async function fetchSummaries(o: PodStreamingOptions): Promise<Summary[]> {
+  const nodes = await o.client.list<Kube<Node>>(R.nodes);
+  const got = await Promise.all(nodes.items.map(async (n) => {
+    const addr = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    const port = n.status?.daemonEndpoints?.kubeletEndpoint?.Port;
+    if (!addr || !port) return undefined;
+    const url = `${o.kubeletScheme ?? 'https'}://${addr.includes(':') ? `[${addr}]` : addr}:${port}/stats/summary`;
+    return new Promise<Summary | undefined>((resolve) => {
+      const r = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { ...tlsOpts(o), timeout: 5000 }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => { try { resolve(res.statusCode === 200 ? (JSON.parse(body) as Summary) : undefined); } catch { resolve(undefined); } });
+      });
+      r.on('error', () => resolve(undefined));
+      r.on('timeout', () => { r.destroy(); resolve(undefined); });
+      r.end();
+    });
+  }));
+  return got.filter((x): x is Summary => !!x);
+}
+
+const cpuQ = (n: number): string => `${Math.max(0, Math.round(n))}n`;
+const memQ = (b: number): string => `${Math.max(0, Math.round(b / 1024))}Ki`;
+
+/** Pure: NodeMetrics / PodMetrics objects from kubelet summaries. */
+export function renderMetrics(summaries: Summary[]): { nodes: Record<string, unknown>[]; pods: (Record<string, unknown> & { metadata: { name: string; namespace: string } })[] } {
+  const nodes = summaries.map((s) => ({
+    kind: 'NodeMetrics', apiVersion: MV, metadata: { name: s.node.nodeName, creationTimestamp: s.node.cpu.time },
+    timestamp: s.node.cpu.time, window: '10s', usage: { cpu: cpuQ(s.node.cpu.usageNanoCores), memory: memQ(s.node.memory.workingSetBytes) },
+  }));
+  const pods = summaries.flatMap((s) => s.pods.map((p) => ({
+    kind: 'PodMetrics', apiVersion: MV, metadata: { name: p.podRef.name, namespace: p.podRef.namespace, creationTimestamp: s.node.cpu.time },
+    timestamp: s.node.cpu.time, window: '10s',
+    containers: p.containers.map((c) => ({ name: c.name, usage: { cpu: cpuQ(c.cpu.usageNanoCores), memory: memQ(c.memory.workingSetBytes) } })),
+  })));
+  return { nodes, pods };
+}
+
+/** metrics.k8s.io/v1beta1 (kubectl top, HPA) served from the kubelets' /stats/summary. */
+function registerMetricsApi(app: FastifyInstance, o: PodStreamingOptions): void {
+  const base = `/apis/${MV}`;
+  app.get(base, async () => ({
+    kind: 'APIResourceList', apiVersion: 'v1', groupVersion: MV,
+    resources: [
+      { name: 'nodes', singularName: '', namespaced: false, kind: 'NodeMetrics', verbs: ['get', 'list'] },
+      { name: 'pods', singularName: '', namespaced: true, kind: 'PodMetrics', verbs: ['get', 'list'] },
+    ],
+  }));
+  const list = (kind: string, items: unknown[]) => ({ kind, apiVersion: MV, metadata: {}, items });
+  app.get(`${base}/nodes`, async () => list('NodeMetricsList', renderMetrics(await fetchSummaries(o)).nodes));
+  app.get<{ Params: { name: string } }>(`${base}/nodes/:name`, async (req, reply) => {
+    const n = renderMetrics(await fetchSummaries(o)).nodes.find((x) => (x.metadata as { name: string }).name === req.params.name);
+    return n ?? reply.code(404).send(status(404, 'NotFound', `nodemetrics.metrics.k8s.io "${req.params.name}" not found`));
+  });
+  const pods = async (ns: string | undefined, labelSelector: string | undefined) => {
+    let items = renderMetrics(await fetchSummaries(o)).pods.filter((p) => !ns || p.metadata.namespace === ns);
+    if (labelSelector) {
+      const match = await o.client.list<Kube<Pod>>(R.pods, { namespace: ns, labelSelector });
+      const keep = new Set(match.items.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`));
+      items = items.filter((p) => keep.has(`${p.metadata.namespace}/${p.metadata.name}`));
+    }
+    return items;
+  };
+  app.get<{ Querystring: { labelSelector?: string } }>(`${base}/pods`, async (req) => list('PodMetricsList', await pods(undefined, req.query.labelSelector)));
+  app.get<{ Params: { namespace: string }; Querystring: { labelSelector?: string } }>(`${base}/namespaces/:namespace/pods`, async (req) => list('PodMetricsList', await pods(req.params.namespace, req.query.labelSelector)));
+  app.get<{ Params: { namespace: string; name: string } }>(`${base}/namespaces/:namespace/pods/:name`, async (req, reply) => {
+    const p = (await pods(req.params.namespace, undefined)).find((x) => x.metadata.name === req.params.name);
+    return p ?? reply.code(404).send(status(404, 'NotFound', `podmetrics.metrics.k8s.io "${req.params.namespace}/${req.params.name}" not found`));
+  });
+}
+
 /**
  * pods/log, pods/exec, pods/attach and pods/portforward, proxied to the pod's kubelet (Node
- * InternalIP + status.daemonEndpoints.kubeletEndpoint.Port). Register with ApiserverHooks.plugins.
+ * InternalIP + status.daemonEndpoints.kubeletEndpoint.Port), and metrics.k8s.io/v1beta1 from the
+ * kubelets' /stats/summary. Register with ApiserverHooks.plugins.
  */
 export function podStreamingPlugin(opts: PodStreamingOptions): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
@@ -146,5 +222,6 @@ export function podStreamingPlugin(opts: PodStreamingOptions): (app: FastifyInst
       app.get<{ Params: Params; Querystring: Record<string, string | string[]> }>(`${base}/${kind}`, (req, reply) => upgradeHandler(opts, kind, req, reply));
       app.post<{ Params: Params; Querystring: Record<string, string | string[]> }>(`${base}/${kind}`, (req, reply) => upgradeHandler(opts, kind, req, reply));
     }
+    registerMetricsApi(app, opts);
   };
 }

@@ -1,6 +1,8 @@
 import { createServer as createHttp, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { cpus } from 'node:os';
+import { nodeUsage, renderSummary } from './stats.js';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Pod } from 'kubernetes-types/core/v1.js';
@@ -17,6 +19,7 @@ export interface KubeletServerOptions {
   tls?: { cert: string; key: string; ca?: string };
   log: Logger;
   listPods(): Pod[];
+  nodeName?: string;
 }
 
 export interface KubeletServer {
@@ -51,6 +54,14 @@ async function serveLogs(o: KubeletServerOptions, url: URL, m: RegExpExecArray, 
   s.stderr?.on('data', (d: Buffer) => res.write(d));
   await s.exited;
   res.end();
+}
+
+async function serveSummary(o: KubeletServerOptions, res: ServerResponse): Promise<void> {
+  const [containers, stats, node] = await Promise.all([o.runtime.listContainers(), o.runtime.stats?.() ?? new Map(), nodeUsage(cpus().length)]);
+  const body = renderSummary(o.nodeName ?? '', o.listPods(), containers, stats, node, new Date());
+  streams.inc({ kind: 'stats' });
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(body));
 }
 
 /** Pipes an exec/attach session over a v4/v5 channel WebSocket. */
@@ -119,6 +130,11 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
     const logs = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (url.pathname === '/healthz') {
       res.end('ok');
+    } else if (url.pathname === '/stats/summary' && req.method === 'GET') {
+      serveSummary(o, res).catch((err: Error) => {
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end(err.message);
+      });
     } else if (logs && req.method === 'GET') {
       serveLogs(o, url, logs, res).catch((err: Error & { status?: number }) => {
         if (!res.headersSent) res.writeHead(err.status ?? 500, { 'Content-Type': 'text/plain' });
