@@ -53,6 +53,10 @@ export interface ClusterOptions {
   httpPort: number;
   httpsPort: number;
   dnsPort: number;
+  /** node lifecycle: NotReady after this long without a heartbeat (default 40) */
+  nodeMonitorGracePeriodSeconds?: number;
+  /** node lifecycle: default toleration for not-ready/unreachable before eviction (default 300) */
+  podEvictionTimeoutSeconds?: number;
   onStep?: (step: string, done: boolean) => void;
 }
 
@@ -125,7 +129,15 @@ export async function startServer(o: ClusterOptions): Promise<Running & { pki: P
           informers,
           recorder: (c) => new ApiEventRecorder(client, c),
           clock: realClock,
-          options: { ...defaultControllerOptions, podCIDR: o.podCIDR, serviceCIDR: o.serviceCIDR, lbPool: o.lbPool, dataDir: o.dataDir },
+          options: {
+            ...defaultControllerOptions,
+            podCIDR: o.podCIDR,
+            serviceCIDR: o.serviceCIDR,
+            lbPool: o.lbPool,
+            dataDir: o.dataDir,
+            nodeMonitorGracePeriodSeconds: o.nodeMonitorGracePeriodSeconds ?? defaultControllerOptions.nodeMonitorGracePeriodSeconds,
+            podEvictionTimeoutSeconds: o.podEvictionTimeoutSeconds ?? defaultControllerOptions.podEvictionTimeoutSeconds,
+          },
         }),
     }),
   );

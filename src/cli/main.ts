@@ -27,7 +27,9 @@ function common(cmd: Command): Command {
     .option('--https-port <n>', 'ingress HTTPS port', (v) => Number(v), 443)
     .option('--dns-port <n>', 'cluster DNS port on the node address', (v) => Number(v), 53)
     .option('--no-dns', 'do not run cluster DNS')
-    .option('--no-ingress', 'do not run the ingress controller');
+    .option('--no-ingress', 'do not run the ingress controller')
+    .option('--node-monitor-grace-period <s>', 'seconds without a node heartbeat before the Node is NotReady', (v) => Number(v), 40)
+    .option('--pod-eviction-timeout <s>', 'seconds a NotReady/unreachable node\'s pods are tolerated before eviction', (v) => Number(v), 300);
 }
 
 type Flags = Record<string, unknown>;
@@ -52,6 +54,8 @@ function toOptions(f: Flags, agent: boolean, progress?: Progress): ClusterOption
     httpPort: Number(f.httpPort),
     httpsPort: Number(f.httpsPort),
     dnsPort: Number(f.dnsPort),
+    nodeMonitorGracePeriodSeconds: Number(f.nodeMonitorGracePeriod),
+    podEvictionTimeoutSeconds: Number(f.podEvictionTimeout),
     onStep: progress ? (s, done) => (done ? progress.done(s) : progress.start(s)) : undefined,
   };
 }
@@ -146,6 +150,34 @@ policy
   .action(async (args: string[]) => {
     const { runPolicyExplain } = await import('../netpol/lab/cli.js');
     process.exitCode = await runPolicyExplain(args);
+  });
+
+const lab = program.command('lab').description('a multi-node cluster on this machine: one network namespace per node behind a switch namespace');
+lab
+  .command('up')
+  .description('start a lab: node 1 runs skiff up, nodes 2..N run skiff agent against it')
+  .option('--nodes <n>', 'number of nodes', (v) => Number(v), 3)
+  .option('--data-dir <dir>', 'state directory (DIR/lab/<node>/, DIR/lab/<node>.log)', '/var/lib/skiff')
+  .addOption(new Option('--runtime <rt>', 'container runtime of every node').choices(['docker', 'netns']).default('docker'))
+  .option('--name <name>', 'lab name (netns skiff-NAME-nI, nodes NAME-nodeI)', 'lab')
+  .option('--node-monitor-grace-period <s>', 'passed to the server node')
+  .option('--pod-eviction-timeout <s>', 'passed to the server node')
+  .action(async (f: Flags) => {
+    const { labUp, usage } = await import('./lab.js');
+    const serverArgs: string[] = [];
+    if (f.nodeMonitorGracePeriod !== undefined) serverArgs.push('--node-monitor-grace-period', String(f.nodeMonitorGracePeriod));
+    if (f.podEvictionTimeout !== undefined) serverArgs.push('--pod-eviction-timeout', String(f.podEvictionTimeout));
+    const s = await labUp({ nodes: Number(f.nodes), dataDir: String(f.dataDir), runtime: f.runtime as 'docker' | 'netns', name: String(f.name), serverArgs });
+    process.stdout.write(usage(s));
+  });
+lab
+  .command('down')
+  .description('stop every lab node, remove their pods and namespaces')
+  .option('--data-dir <dir>', 'state directory of the lab', '/var/lib/skiff')
+  .action(async (f: Flags) => {
+    const { labDown } = await import('./lab.js');
+    const s = await labDown(String(f.dataDir));
+    process.stdout.write(s ? `lab "${s.name}" removed (${s.nodes.length} nodes)\n` : `no lab recorded in ${String(f.dataDir)}/lab\n`);
   });
 
 program
