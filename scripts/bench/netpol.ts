@@ -41,13 +41,15 @@ class TimedHost implements Host {
 const round = (ms: number): number => Math.round(ms * 10) / 10;
 
 async function step(renderer: NetpolRenderer, applier: NetpolApplier, host: TimedHost, snap: Snapshot) {
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r = renderer.render(snap);
   const t1 = performance.now();
+  const cpu = process.cpuUsage(cpu0);
   host.take();
   const stats = await applier.apply(r);
   const t2 = performance.now();
-  return { total_ms: round(t2 - t0), render_ms: round(t1 - t0), apply_ms: round(t2 - t1), exec_ms: host.take(), changed_chains: stats.changedChains, changed_sets: stats.changedSets, chains: r.chains.size, sets: r.sets.size };
+  return { total_ms: round(t2 - t0), render_ms: round(t1 - t0), render_cpu_ms: round((cpu.user + cpu.system) / 1000), apply_ms: round(t2 - t1), exec_ms: host.take(), changed_chains: stats.changedChains, changed_sets: stats.changedSets, chains: r.chains.size, sets: r.sets.size };
 }
 
 async function syncBench(n: number, netns: string, base: Host) {
@@ -59,8 +61,9 @@ async function syncBench(n: number, netns: string, base: Host) {
   const renderer = new NetpolRenderer(opts);
   const snap = benchSnapshot(n);
   const full = await step(renderer, applier, host, snap);
-  const policyChange = await step(renderer, applier, host, { ...snap, policies: snap.policies.map((p, i) => (i === 0 ? benchPolicy(0, 9999) : p)) });
-  const podChange = await step(renderer, applier, host, { ...snap, pods: snap.pods.map((p, i) => (i === 5 ? { ...benchPod(5), labels: { app: 'a6' } } : p)) });
+  const changed = { ...snap, policies: snap.policies.map((p, i) => (i === 0 ? benchPolicy(0, 9999) : p)) };
+  const policyChange = await step(renderer, applier, host, changed);
+  const podChange = await step(renderer, applier, host, { ...changed, pods: snap.pods.map((p, i) => (i === 5 ? { ...benchPod(5), labels: { app: 'a6' } } : p)) });
   await applier.cleanup();
   void netns;
   return { pods: snap.pods.length, full_sync: full, one_policy_change: policyChange, one_pod_change: podChange };
