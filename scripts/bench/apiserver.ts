@@ -21,7 +21,7 @@ import type { Watch } from '../../src/client/types.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
-import { closedLoop, openLoop, startEtcd, stats, type EtcdProcess } from './apiserver-lib.js';
+import { closedLoop, cpuMsPer, openLoop, startEtcd, stats, type EtcdProcess } from './apiserver-lib.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
@@ -58,13 +58,16 @@ async function listBench(client: RestClient): Promise<Record<string, unknown>> {
   await fill(client, 'list', LIST_PODS);
   const fillMs = performance.now() - t0;
   const full: number[] = [];
+  let cpu0 = process.cpuUsage();
   for (let i = 0; i < 10; i++) {
     const s = performance.now();
     const l = await client.list(R.pods, { namespace: 'list' });
     full.push(performance.now() - s);
     if (l.items.length !== LIST_PODS) throw new Error(`full list returned ${l.items.length} pods, want ${LIST_PODS}`);
   }
+  const fullCpu = cpuMsPer(cpu0, full.length);
   const pages: number[] = [];
+  cpu0 = process.cpuUsage();
   for (let round = 0; round < 3; round++) {
     let cont: string | undefined;
     let seen = 0;
@@ -77,13 +80,14 @@ async function listBench(client: RestClient): Promise<Record<string, unknown>> {
     } while (cont);
     if (seen !== LIST_PODS) throw new Error(`paged list returned ${seen} pods, want ${LIST_PODS}`);
   }
-  return { pods: LIST_PODS, fillCreatesPerSec: Math.round(LIST_PODS / (fillMs / 1000)), fullList: stats(full), page500: stats(pages) };
+  return { pods: LIST_PODS, fillCreatesPerSec: Math.round(LIST_PODS / (fillMs / 1000)), fullList: { ...stats(full), cpuMsPerOp: fullCpu }, page500: { ...stats(pages), cpuMsPerOp: cpuMsPer(cpu0, pages.length) } };
 }
 
 /**
  * WATCHERS watches on one namespace (spread over clients of <= 50 sockets each); pods are created
  * one at a time at ~100/s. Delivery is event arrival minus the create's response time, floored at
- * 0 (an event may arrive before the response: the server notifies watchers before it answers).
+ * 0 (an event may arrive before the response: the server notifies watchers before it answers);
+ * deliveryFromRequestSent is arrival minus the time the create was sent (write + fsync + fan-out).
  */
 async function watchBench(url: string, client: RestClient): Promise<Record<string, unknown>> {
   await createNamespace(client, 'watch');
@@ -100,9 +104,11 @@ async function watchBench(url: string, client: RestClient): Promise<Record<strin
     await client.create(R.pods, pod('sentinel', 'watch'), 'watch');
     await waitFor('all watchers see the sentinel', () => arrivals.every((m) => m.has('sentinel')), 30_000);
     const responded = new Map<string, number>();
+    const sent = new Map<string, number>();
     const t0 = performance.now();
     for (let i = 0; i < WATCH_EVENTS; i++) {
       const name = `w-${i}`;
+      sent.set(name, performance.now());
       await client.create(R.pods, pod(name, 'watch'), 'watch');
       responded.set(name, performance.now());
       const due = t0 + (i + 1) * 10;
@@ -110,14 +116,16 @@ async function watchBench(url: string, client: RestClient): Promise<Record<strin
     }
     await waitFor('all watchers see all events', () => arrivals.every((m) => m.size === WATCH_EVENTS + 1), 60_000);
     const delivery: number[] = [];
+    const fromSend: number[] = [];
     let early = 0;
     for (const m of arrivals)
       for (const [name, at] of responded) {
         const d = m.get(name)! - at;
         if (d < 0) early++;
         delivery.push(Math.max(0, d));
+        fromSend.push(m.get(name)! - sent.get(name)!);
       }
-    return { watchers: WATCHERS, events: WATCH_EVENTS, deliveries: delivery.length, arrivedBeforeResponse: early, delivery: stats(delivery) };
+    return { watchers: WATCHERS, events: WATCH_EVENTS, deliveries: delivery.length, arrivedBeforeResponse: early, delivery: stats(delivery), deliveryFromRequestSent: stats(fromSend), createLatency: stats([...responded].map(([n, at]) => at - sent.get(n)!)) };
   } finally {
     for (const w of watches) w.stop();
     for (const c of clients) c.close();
