@@ -17,6 +17,11 @@ export class Backoff {
     return e ? Math.max(0, e.until - this.now()) : 0;
   }
 
+  /** The current delay of `key` (0 when not backing off). */
+  delay(key: string): number {
+    return this.entries.get(key)?.delayMs ?? 0;
+  }
+
   reset(key: string): void {
     this.entries.delete(key);
   }

@@ -213,7 +213,7 @@ export class PodWorkers {
       if (this.d.backoff.remaining(`${bkey}:pull`) > 0 && pullError !== undefined) {
         rec.waiting.set(c.name, { reason: 'ImagePullBackOff', message: `Back-off pulling image "${c.image}": ${pullError}` });
       } else {
-        rec.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${Math.ceil(wait / 1000)}s restarting failed container=${c.name} pod=${rec.pod.metadata?.name}_${rec.pod.metadata?.namespace}(${rec.uid})` });
+        rec.waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(this.d.backoff.delay(bkey) / 1000)}s restarting failed container=${c.name} pod=${rec.pod.metadata?.name}_${rec.pod.metadata?.namespace}(${rec.uid})` });
       }
       this.d.enqueue(key, wait + 50);
       return false;
