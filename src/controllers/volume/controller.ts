@@ -150,7 +150,7 @@ class VolumeController {
     if (match) return this.bind(pvc, match);
     const cls = this.classes.get(pvc.spec?.storageClassName ?? '');
     if (cls && cls.provisioner === this.provisioner.name && (cls.volumeBindingMode ?? 'Immediate') === 'Immediate') {
-      const pv = provisionedVolume(pvc, cls, this.provisioner.root);
+      const pv = provisionedVolume(pvc, cls, this.provisioner.root, this.provisioner.node);
       if (this.pvs.get(pv.metadata!.name!)) return; // made already; the cache will show it bound soon
       await this.provisioner.create(pv);
       await this.ctx.client.create(R.persistentvolumes, pv).catch((err) => {

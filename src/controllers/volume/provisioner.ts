@@ -8,6 +8,8 @@ export interface VolumeProvisioner {
   readonly name: string;
   /** Directory root PVs point into. */
   readonly root: string;
+  /** The node holding the directories, when they exist on one node only (PVs get node affinity). */
+  readonly node?: string;
   create(pv: PvObj): Promise<void>;
   delete(pv: PvObj): Promise<void>;
 }
@@ -16,7 +18,11 @@ export interface VolumeProvisioner {
 export class HostPathProvisioner implements VolumeProvisioner {
   readonly name = 'skiff.io/hostpath';
   readonly root: string;
-  constructor(dataDir: string) {
+  /** `node`: the node whose filesystem holds DIR/volumes (the server's own node in `skiff up`). */
+  constructor(
+    dataDir: string,
+    readonly node?: string,
+  ) {
     this.root = resolve(dataDir, 'volumes');
   }
 

@@ -67,8 +67,11 @@ export function findMatchingVolume(pvc: PvcObj, pvs: readonly PvObj[]): PvObj | 
   return fits.sort((a, b) => capacityBytes(a) - capacityBytes(b) || (a.metadata!.name! < b.metadata!.name! ? -1 : 1))[0];
 }
 
-/** The PV the hostPath provisioner makes for a claim: pre-bound to it, directory under `root`. */
-export function provisionedVolume(pvc: PvcObj, sc: ScObj, root: string): PvObj {
+/**
+ * The PV the hostPath provisioner makes for a claim: pre-bound to it, directory under `root`;
+ * pinned (node affinity on kubernetes.io/hostname) to `node` when the directory lives on one node.
+ */
+export function provisionedVolume(pvc: PvcObj, sc: ScObj, root: string, node?: string): PvObj {
   const name = `pvc-${pvc.metadata!.uid}`;
   return {
     apiVersion: 'v1',
@@ -82,6 +85,7 @@ export function provisionedVolume(pvc: PvcObj, sc: ScObj, root: string): PvObj {
       storageClassName: sc.metadata!.name,
       hostPath: { path: `${root}/${name}`, type: 'DirectoryOrCreate' },
       claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: pvc.metadata!.namespace, name: pvc.metadata!.name, uid: pvc.metadata!.uid },
+      ...(node ? { nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] }] } } } : {}),
     },
   };
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { R } from '../../api/registry.js';
 import { FakeApiClient } from '../../client/fake.js';
 import { makeContext, eventually } from '../../../test/integration/controllers-node/fakectx.js';
-import { findMatchingVolume, planVolume, type PvObj, type PvcObj } from './reconcile.js';
+import { findMatchingVolume, planVolume, provisionedVolume, type PvObj, type PvcObj } from './reconcile.js';
 import { HostPathProvisioner } from './provisioner.js';
 import { startVolumeController } from './controller.js';
 
@@ -35,6 +35,16 @@ t.test('planVolume: reclaim policies', async (t) => {
   t.same(planVolume(bound, undefined), { action: 'release' });
   t.same(planVolume({ ...bound, spec: { ...bound.spec, persistentVolumeReclaimPolicy: 'Delete' } } as PvObj, undefined), { action: 'delete' });
   t.same(planVolume({ ...bound, spec: { ...bound.spec, claimRef: { namespace: 'default', name: 'c' } } } as PvObj, undefined), { action: 'none' }, 'user pre-bound PV waits for its claim');
+});
+
+t.test('provisioned PVs are pinned to the node holding the directory', async (t) => {
+  const sc = { metadata: { name: 'standard' }, provisioner: 'skiff.io/hostpath' };
+  const claim = pvc('c', '1Gi', { storageClassName: 'standard' });
+  t.notOk(provisionedVolume(claim, sc, '/data/volumes').spec?.nodeAffinity, 'no node: no affinity');
+  t.same(provisionedVolume(claim, sc, '/data/volumes', 'host1').spec?.nodeAffinity?.required?.nodeSelectorTerms, [
+    { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['host1'] }] },
+  ]);
+  t.equal(provisionedVolume(claim, sc, '/data/volumes').spec?.hostPath?.path, '/data/volumes/pvc-uid-c');
 });
 
 t.test('provisioner refuses paths outside its root', async (t) => {
