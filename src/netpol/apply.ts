@@ -38,9 +38,8 @@ export class NetpolApplier {
   }
 
   async inventory(): Promise<KernelInventory> {
-    const save = await this.host.exec(`${this.ipt}-save`, ['-t', 'filter']);
+    const [save, list] = await Promise.all([this.host.exec(`${this.ipt}-save`, ['-t', 'filter']), this.host.exec('ipset', ['list', '-n'])]);
     const chains = new Set(save.stdout.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]).filter(isOwnedChain));
-    const list = await this.host.exec('ipset', ['list', '-n']);
     const sets = new Set(list.stdout.split('\n').map((s) => s.trim()).filter(isOwnedSet));
     const known = new Set<string>();
     if (sets.has(KNOWN_SET)) {
