@@ -415,6 +415,8 @@ export function validateUpdate(o: KubeObject, old: KubeObject): FieldError[] {
   };
   for (const f of immutable[o.kind ?? ''] ?? []) {
     if (o.kind === 'Job' && f === 'spec.template' && get(old, 'spec.suspend') === true) continue;
+    // Kubernetes >= 1.28: a PVC without a class may get one set (retroactive default StorageClass).
+    if (o.kind === 'PersistentVolumeClaim' && f === 'spec.storageClassName' && get(old, f) === undefined) continue;
     if (JSON.stringify(get(o, f)) !== JSON.stringify(get(old, f))) e.invalid(f, get(o, f), 'field is immutable');
   }
   if (o.kind === 'Service') {
