@@ -63,6 +63,30 @@ function cond(type: string, reason: string, message: string, ts: string): JobCon
 const lastFailure = (failed: Pod[]): number =>
   failed.reduce((m, p) => Math.max(m, Date.parse(podCondition(p, 'Ready')?.lastTransitionTime ?? p.metadata?.creationTimestamp ?? '') || 0), 0);
 
+/** Pods to start or stop so that the wanted number runs (parallelism, remaining completions, backoff). */
+function planActive(job: Job, plan: JobPlan, seen: { active: Pod[]; failedPods: Pod[]; doneIdx: number[]; succeeded: number }, now: number, tuning: JobTuning): void {
+  const { active, failedPods, doneIdx, succeeded } = seen;
+  const indexed = job.spec?.completionMode === 'Indexed';
+  const completions = job.spec?.completions ?? undefined;
+  const parallelism = job.spec?.parallelism ?? 1;
+  let want: number;
+  if (indexed) want = Math.min(parallelism, (completions ?? 1) - doneIdx.length);
+  else if (completions !== undefined) want = Math.min(parallelism, completions - succeeded);
+  else want = succeeded > 0 ? 0 : parallelism;
+  if (active.length > want) {
+    plan.delete = [...active].sort((a, b) => (Date.parse(b.metadata?.creationTimestamp ?? '') || 0) - (Date.parse(a.metadata?.creationTimestamp ?? '') || 0)).slice(0, active.length - want);
+    return;
+  }
+  if (active.length === want) return;
+  const delay = failedPods.length ? Math.min(tuning.backoffBaseMs * 2 ** (failedPods.length - 1), tuning.backoffMaxMs) : 0;
+  const wait = failedPods.length ? lastFailure(failedPods) + delay - now : 0;
+  if (wait > 0) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, wait);
+  else if (indexed) {
+    const busy = new Set([...doneIdx, ...active.map(indexOf).filter((i): i is number => i !== undefined)]);
+    for (let i = 0; i < (completions ?? 1) && plan.create.length < want - active.length; i++) if (!busy.has(i)) plan.create.push({ index: i });
+  } else for (let i = active.length; i < want; i++) plan.create.push({});
+}
+
 /** The finished Job's TTL: delete it, or come back when it expires. */
 function planTTL(job: Job, plan: JobPlan, now: number): JobPlan {
   const ttl = job.spec?.ttlSecondsAfterFinished;
@@ -88,7 +112,6 @@ export function reconcileJob(job: Job, pods: Pod[], now: number, tuning: JobTuni
   const failedPods = owned.filter((p) => p.status?.phase === 'Failed');
   const indexed = job.spec?.completionMode === 'Indexed';
   const completions = job.spec?.completions ?? undefined;
-  const parallelism = job.spec?.parallelism ?? 1;
   const succeeded = Math.max(prev.succeeded ?? 0, succeededPods.length);
   const failed = Math.max(prev.failed ?? 0, failedPods.length);
   const doneIdx = indexed ? [...new Set(succeededPods.map(indexOf).filter((i): i is number => i !== undefined && i < (completions ?? 0)))] : [];
@@ -153,22 +176,7 @@ export function reconcileJob(job: Job, pods: Pod[], now: number, tuning: JobTuni
     return planTTL({ ...job, status: plan.status }, plan, now);
   }
 
-  // how many should run now
-  let want: number;
-  if (indexed) want = Math.min(parallelism, (completions ?? 1) - doneIdx.length);
-  else if (completions !== undefined) want = Math.min(parallelism, completions - succeeded);
-  else want = succeeded > 0 ? 0 : parallelism;
-  if (active.length > want) {
-    plan.delete = [...active].sort((a, b) => (Date.parse(b.metadata?.creationTimestamp ?? '') || 0) - (Date.parse(a.metadata?.creationTimestamp ?? '') || 0)).slice(0, active.length - want);
-  } else if (active.length < want) {
-    const delay = failedPods.length ? Math.min(tuning.backoffBaseMs * 2 ** (failedPods.length - 1), tuning.backoffMaxMs) : 0;
-    const wait = failedPods.length ? lastFailure(failedPods) + delay - now : 0;
-    if (wait > 0) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, wait);
-    else if (indexed) {
-      const busy = new Set([...doneIdx, ...active.map(indexOf).filter((i): i is number => i !== undefined)]);
-      for (let i = 0; i < (completions ?? 1) && plan.create.length < want - active.length; i++) if (!busy.has(i)) plan.create.push({ index: i });
-    } else for (let i = active.length; i < want; i++) plan.create.push({});
-  }
+  planActive(job, plan, { active, failedPods, doneIdx, succeeded }, now, tuning);
   plan.status = { ...status(), startTime };
   return plan;
 }
