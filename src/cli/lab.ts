@@ -122,6 +122,30 @@ async function wire(s: LabState, root: Host): Promise<void> {
   }
 }
 
+/**
+ * Pure: the ClusterRoleBinding that lets agents' node identities run netpol. The system:node role
+ * does not read NetworkPolicies, and `skiff agent --token` runs netpol under the node's user.
+ */
+export function netpolBinding(): object {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'skiff:lab-nodes-netpol', labels: { 'app.kubernetes.io/managed-by': 'skiff-lab' } },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'skiff:netpol' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:nodes' }],
+  };
+}
+
+/** Creates the binding from inside node 1 (the API is only reachable there), as admin; 409 is fine. */
+async function bindNodesToNetpol(s: LabState, root: Host): Promise<void> {
+  const pki = join(s.nodes[0].dataDir, 'pki');
+  const url = `https://127.0.0.1:${LAB_API_PORT}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings`;
+  const r = await root.exec('ip', ['netns', 'exec', s.nodes[0].netns, 'curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', join(pki, 'ca.crt'), '--cert', join(pki, 'admin.crt'), '--key', join(pki, 'admin.key'),
+    '-H', 'Content-Type: application/json', '--data-binary', '@-', url], { input: JSON.stringify(netpolBinding()) });
+  const code = r.stdout.trim();
+  if (code !== '201' && code !== '409') throw new SkiffError('ERR_LAB_RBAC', `creating ClusterRoleBinding skiff:lab-nodes-netpol answered HTTP ${code}: ${r.stderr.trim()}`);
+}
+
 /** Starts one node process detached (it survives this command), stdout+stderr into its log file. */
 function spawnNode(n: LabNode, argv: string[]): number {
   const fd = openSync(n.log, 'a');
@@ -174,6 +198,7 @@ export async function labUp(o: LabOptions, root: Host = new LocalHost(null)): Pr
     saveState(s);
     log.info({ node: first.name, pid: first.pid }, 'server node started');
     await waitLog(first, /skiff is up/, timeout);
+    await bindNodesToNetpol(s, root);
     for (const n of s.nodes.slice(1)) {
       n.pid = spawnNode(n, nodeArgv(s, n, bin, tokens.get(n.name), o));
       saveState(s);
