@@ -21,6 +21,7 @@ import type { Watch } from '../../src/client/types.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
+import { logger } from '../../src/util/log.js';
 import { closedLoop, cpuMsPer, openLoop, startEtcd, stats, type EtcdProcess } from './apiserver-lib.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -177,6 +178,8 @@ async function etcdDirectBench(endpoint: string): Promise<Record<string, unknown
 }
 
 async function main(): Promise<void> {
+  // stdout carries only the JSON result; failures surface as counted request errors
+  logger.level = process.env.SKIFF_LOG_LEVEL ?? 'silent';
   const result: Record<string, unknown> = { loadavgBefore: loadavg().map((x) => Math.round(x * 100) / 100), cpus: (await import('node:os')).cpus().length, seconds: SECONDS, concurrency: CONCURRENCY };
   let etcd: EtcdProcess | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-sqlite-'));

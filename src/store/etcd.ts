@@ -23,7 +23,9 @@ export class EtcdStore implements Store {
   private readonly client: Etcd3;
 
   constructor(endpoints: string[]) {
-    this.client = new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+    // Like kube-apiserver (MaxCallRecvMsgSize = MaxInt32): a full list of a few thousand objects is
+    // larger than gRPC's default 4 MiB receive limit.
+    this.client = new Etcd3({ hosts: endpoints, dialTimeout: 3000, grpcOptions: { 'grpc.max_receive_message_length': 2 ** 31 - 1 } });
   }
 
   async get(key: string): Promise<KV | null> {
@@ -107,10 +109,10 @@ export class EtcdStore implements Store {
     }
     watcher
       .on('put', (kv, prev) => {
-        if (!stopped) onEvent({ type: 'put', key: kv.key.toString(), value: Buffer.from(kv.value), prevValue: prev ? Buffer.from(prev.value) : undefined, modRevision: Number(kv.mod_revision), created: kv.create_revision === kv.mod_revision });
+        if (!stopped) onEvent(this.shared('put', kv, prev));
       })
       .on('delete', (kv, prev) => {
-        if (!stopped) onEvent({ type: 'delete', key: kv.key.toString(), value: prev ? Buffer.from(prev.value) : Buffer.alloc(0), prevValue: prev ? Buffer.from(prev.value) : undefined, modRevision: Number(kv.mod_revision), created: false });
+        if (!stopped) onEvent(this.shared('delete', kv, prev));
       })
       .on('error', (err) => {
         if (stopped) return;
@@ -124,6 +126,27 @@ export class EtcdStore implements Store {
         void watcher?.cancel().catch(() => undefined);
       },
     };
+  }
+
+  /** Events of this turn of the event loop, by revision and key; dropped on the next turn. */
+  private readonly recent = new Map<string, StoreEvent>();
+
+  /**
+   * etcd sends each watcher its own copy of an event; handing every watcher the same StoreEvent
+   * object lets the apiserver decode and serialize it once for all of them (it caches per object).
+   */
+  private shared(type: 'put' | 'delete', kv: IKeyValue, prev: IKeyValue | undefined): StoreEvent {
+    const id = `${kv.mod_revision}\0${type}\0${kv.key.toString()}`;
+    let ev = this.recent.get(id);
+    if (ev) return ev;
+    if (!this.recent.size) setImmediate(() => this.recent.clear());
+    const prevValue = prev ? Buffer.from(prev.value) : undefined;
+    ev =
+      type === 'put'
+        ? { type, key: kv.key.toString(), value: Buffer.from(kv.value), prevValue, modRevision: Number(kv.mod_revision), created: kv.create_revision === kv.mod_revision }
+        : { type, key: kv.key.toString(), value: prevValue ?? Buffer.alloc(0), prevValue, modRevision: Number(kv.mod_revision), created: false };
+    this.recent.set(id, ev);
+    return ev;
   }
 
   async currentRevision(): Promise<number> {
