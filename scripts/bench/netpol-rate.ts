@@ -11,18 +11,19 @@ import { benchSnapshot } from './netpol-fixture.js';
 
 const SERVER_IP = '10.244.0.252';
 const CLIENT_IP = '10.244.0.253';
-const RUN_MS = Number(process.env.NETPOL_BENCH_RATE_MS ?? 2000);
-const ROUNDS = 2;
+const RUN_MS = Number(process.env.NETPOL_BENCH_RATE_MS ?? 1500);
+const ROUNDS = Number(process.env.NETPOL_BENCH_RATE_ROUNDS ?? 4);
 const CONCURRENCY = 4;
 
-/** connect/close loops until the deadline; prints {connections, errors}. */
+/** connect/close loops until the deadline; prints {connections, errors, cpuMs} (the client's own CPU time). */
 const CLIENT = String.raw`
 const net = require('net');
 const [host, port, ms, conc] = process.argv.slice(1).map((v, i) => (i === 0 ? v : Number(v)));
 const end = Date.now() + ms;
+const start = process.cpuUsage();
 let ok = 0, errors = 0, live = conc;
 function loop() {
-  if (Date.now() >= end) { if (--live === 0) process.stdout.write(JSON.stringify({ connections: ok, errors }) + '\n'); return; }
+  if (Date.now() >= end) { if (--live === 0) { const u = process.cpuUsage(start); process.stdout.write(JSON.stringify({ connections: ok, errors, cpuMs: (u.user + u.system) / 1000 }) + '\n'); } return; }
   const s = net.connect({ host, port });
   const t = setTimeout(() => s.destroy(new Error('timeout')), 1000);
   s.once('connect', () => { ok++; clearTimeout(t); s.destroy(); setImmediate(loop); });
@@ -31,14 +32,20 @@ function loop() {
 for (let i = 0; i < conc; i++) loop();
 `;
 
-function runClient(netns: string): Promise<{ connections: number; errors: number }> {
+interface ClientResult {
+  connections: number;
+  errors: number;
+  cpuMs: number;
+}
+
+function runClient(netns: string): Promise<ClientResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', CLIENT, SERVER_IP, '80', String(RUN_MS), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(stdout) as { connections: number; errors: number }) : reject(new Error(`client exited ${code}: ${stderr}`))));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(stdout) as ClientResult) : reject(new Error(`client exited ${code}: ${stderr}`))));
   });
 }
 
@@ -70,6 +77,7 @@ export async function connectionRate(): Promise<Record<string, unknown>> {
     const opts = { podCIDR: LAB_POD_CIDR, dropLog: null };
     const modes: Record<string, Snapshot | null> = { netpol_absent: null, policies_0: rateSnapshot(0), policies_1000: rateSnapshot(1000) };
     const runs: Record<string, number[]> = { netpol_absent: [], policies_0: [], policies_1000: [] };
+    const perCpu: Record<string, number[]> = { netpol_absent: [], policies_0: [], policies_1000: [] };
     let errors = 0;
     let serverChainRules = 0;
     for (let round = 0; round < ROUNDS; round++) {
@@ -86,17 +94,22 @@ export async function connectionRate(): Promise<Record<string, unknown>> {
         const res = await runClient(clientNetns);
         errors += res.errors;
         runs[mode].push(Math.round(res.connections / (RUN_MS / 1000)));
+        perCpu[mode].push(Math.round(res.connections / (res.cpuMs / 1000)));
       }
     }
     await applier.cleanup();
-    const best = (m: string) => Math.max(...runs[m]);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const ratio = (m: Record<string, number[]>, a: string, b: string) => Math.round((median(m[a]) / median(m[b])) * 100) / 100;
     return {
       run_ms: RUN_MS,
+      rounds: ROUNDS,
       concurrency: CONCURRENCY,
       conn_per_s: runs,
+      conn_per_client_cpu_s: perCpu,
       server_chain_rules_1000: serverChainRules,
-      ratio_1000_vs_0: Math.round((best('policies_1000') / best('policies_0')) * 100) / 100,
-      ratio_0_vs_absent: Math.round((best('policies_0') / best('netpol_absent')) * 100) / 100,
+      ratio_1000_vs_0: ratio(runs, 'policies_1000', 'policies_0'),
+      ratio_1000_vs_0_per_cpu: ratio(perCpu, 'policies_1000', 'policies_0'),
+      ratio_0_vs_absent: ratio(runs, 'policies_0', 'netpol_absent'),
       client_errors: errors,
     };
   } finally {

@@ -1,5 +1,5 @@
 // Bench: NetworkPolicy programming and dataplane cost, in throwaway network namespaces. Prints JSON.
-// Run as root: scripts/bench/netpol [--skip-rate]
+// Run as root: scripts/bench/netpol [--skip-rate | --rate-only]
 //   sync: 100 / 1,000 policies x 1,000 pods: full sync (render + apply into an empty netns), one
 //         policy change and one pod relabel (incremental render + apply), with the render and the
 //         kernel (ipset / iptables-restore) parts broken out;
@@ -52,7 +52,7 @@ async function step(renderer: NetpolRenderer, applier: NetpolApplier, host: Time
   return { total_ms: round(t2 - t0), render_ms: round(t1 - t0), render_cpu_ms: round((cpu.user + cpu.system) / 1000), apply_ms: round(t2 - t1), exec_ms: host.take(), changed_chains: stats.changedChains, changed_sets: stats.changedSets, chains: r.chains.size, sets: r.sets.size };
 }
 
-async function syncBench(n: number, netns: string, base: Host) {
+async function syncBench(n: number, base: Host) {
   const opts: RenderOptions = { podCIDR: '10.244.0.0/22', dropLog: { tag: 'bench', ratePerSec: 20 } };
   const host = new TimedHost(base);
   const applier = new NetpolApplier(host);
@@ -65,17 +65,18 @@ async function syncBench(n: number, netns: string, base: Host) {
   const policyChange = await step(renderer, applier, host, changed);
   const podChange = await step(renderer, applier, host, { ...changed, pods: snap.pods.map((p, i) => (i === 5 ? { ...benchPod(5), labels: { app: 'a6' } } : p)) });
   await applier.cleanup();
-  void netns;
   return { pods: snap.pods.length, full_sync: full, one_policy_change: policyChange, one_pod_change: podChange };
 }
 
 const out: Record<string, unknown> = { cpus: cpus().length, loadavg: loadavg().map((l) => Math.round(l * 100) / 100) };
-const name = uniqueName('npbench');
-const host = await createNetns(name);
-try {
-  for (const n of [100, 1000]) out[`sync_policies_${n}`] = await syncBench(n, name, host);
-} finally {
-  await deleteNetns(name);
+if (!process.argv.includes('--rate-only')) {
+  const name = uniqueName('npbench');
+  const host = await createNetns(name);
+  try {
+    for (const n of [100, 1000]) out[`sync_policies_${n}`] = await syncBench(n, host);
+  } finally {
+    await deleteNetns(name);
+  }
 }
 if (!process.argv.includes('--skip-rate')) out.connection_rate = await connectionRate();
 console.log(JSON.stringify(out));
