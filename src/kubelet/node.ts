@@ -51,7 +51,7 @@ export function renderNodeStatus(f: NodeFacts, prev: NodeStatus | undefined, now
 
 /** Registers the Node, keeps its status fresh and heartbeats its Lease in kube-node-lease. */
 export class NodeAgent {
-  private timers: NodeJS.Timeout[] = [];
+  private readonly timers = new Map<string, NodeJS.Timeout>();
   private stopped = false;
   constructor(private readonly client: ApiClient, private readonly facts: NodeFacts, private readonly log: Logger, private readonly opts = { statusMs: 10_000, leaseMs: 10_000 }) {}
 
@@ -101,7 +101,7 @@ export class NodeAgent {
       const run = async () => {
         if (this.stopped) return;
         await fn().catch((err) => this.log.warn({ err: errorMessage(err) }, `${what} failed`));
-        if (!this.stopped) this.timers.push(setTimeout(() => void run(), ms));
+        if (!this.stopped) this.timers.set(what, setTimeout(() => void run(), ms));
       };
       void run();
     };
@@ -111,7 +111,7 @@ export class NodeAgent {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t);
   }
 }
 

@@ -132,17 +132,15 @@ export class NetnsRuntime implements ContainerRuntime {
     const dir = this.cDir(id);
     const log = { file: join(dir, 'log'), append: true } as const;
     const argv = [...rec.config.command, ...rec.config.args];
-    {
-      const child = execa('ip', ['netns', 'exec', rec.netns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', renderSupervisor(rec.config, dir), 'sh', ...argv], {
-        detached: true, stdin: 'ignore', stdout: log, stderr: log, reject: false, cleanup: false,
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(rec.config.env) }, extendEnv: false,
-      });
-      child.unref();
-      void child.catch(() => undefined);
-      rec.startedAt = Date.now();
-      await writeFile(join(dir, 'supervisor.pid'), String(child.pid));
-      await writeFile(join(dir, 'record.json'), JSON.stringify(rec));
-    }
+    const child = execa('ip', ['netns', 'exec', rec.netns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', renderSupervisor(rec.config, dir), 'sh', ...argv], {
+      detached: true, stdin: 'ignore', stdout: log, stderr: log, reject: false, cleanup: false,
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(rec.config.env) }, extendEnv: false,
+    });
+    child.unref();
+    void child.catch(() => undefined);
+    rec.startedAt = Date.now();
+    await writeFile(join(dir, 'supervisor.pid'), String(child.pid));
+    await writeFile(join(dir, 'record.json'), JSON.stringify(rec));
   }
 
   private async pids(id: string): Promise<{ sup?: number; child?: number }> {
