@@ -46,7 +46,11 @@ export function portsKey(p: PodInfo): string {
 export interface LabelClass {
   namespace: string;
   labels: Record<string, string>;
+  /** namespace + labels, unique per class */
+  key: string;
   pods: PodInfo[];
+  /** isolating policies per direction, filled on first use */
+  iso: Partial<Record<Direction, PolicyInfo[]>>;
 }
 
 const byKey = <T>(key: (x: T) => string) => (a: T, b: T): number => {
@@ -64,7 +68,7 @@ export class RenderIndex {
   readonly allPods: readonly PodInfo[];
   private readonly nsMemo = new Map<string, string[]>();
   private readonly peerMemo = new Map<string, PodInfo[]>();
-  private readonly isoMemo = new Map<string, PolicyInfo[]>();
+  private readonly classOf = new Map<PodInfo, LabelClass>();
 
   constructor(snap: Snapshot) {
     this.allPods = snap.pods;
@@ -73,10 +77,13 @@ export class RenderIndex {
     for (const p of snap.pods) {
       const key = `${p.namespace}\n${labelsKey(p.labels)}`;
       const c = classes.get(key);
-      if (c) c.pods.push(p);
-      else {
-        const created: LabelClass = { namespace: p.namespace, labels: p.labels, pods: [p] };
+      if (c) {
+        c.pods.push(p);
+        this.classOf.set(p, c);
+      } else {
+        const created: LabelClass = { namespace: p.namespace, labels: p.labels, key, pods: [p], iso: {} };
         classes.set(key, created);
+        this.classOf.set(p, created);
         const list = this.classesByNs.get(p.namespace);
         if (list) list.push(created);
         else this.classesByNs.set(p.namespace, [created]);
@@ -117,15 +124,22 @@ export class RenderIndex {
     return out;
   }
 
+  /** The label class of a pod of this snapshot. */
+  classOfPod(pod: PodInfo): LabelClass {
+    const c = this.classOf.get(pod);
+    if (!c) throw new Error(`pod ${podKeyOf(pod)} is not in this snapshot`);
+    return c;
+  }
+
   /** Policies that select `pod` and isolate it in `dir`, sorted by namespace/name (memoized per label class). */
   isolating(pod: PodInfo, dir: Direction): PolicyInfo[] {
-    const key = `${dir}\n${pod.namespace}\n${labelsKey(pod.labels)}`;
-    let out = this.isoMemo.get(key);
+    const c = this.classOfPod(pod);
+    let out = c.iso[dir];
     if (!out) {
       out = (this.policiesByNs.get(pod.namespace) ?? []).filter(
         (pol) => (dir === 'ingress' ? pol.ingressIsolation : pol.egressIsolation) && matches(pol.podSelector, pod.labels),
       );
-      this.isoMemo.set(key, out);
+      c.iso[dir] = out;
     }
     return out;
   }

@@ -3,7 +3,7 @@ import { cidrContains, parseCidr, type Cidr } from './ip.js';
 import type { Direction, Peer, PodInfo, PolicyInfo, PortSpec, Rule, Snapshot } from './model.js';
 import { podKey } from './model.js';
 import { DROP_LOG_PREFIX, EGRESS_CHAIN, INGRESS_CHAIN, KNOWN_SET, MAIN_CHAIN, podChainName, setName } from './names.js';
-import { labelsKey, podKeyOf, portsKey, RenderIndex } from './classes.js';
+import { podKeyOf, portsKey, RenderIndex } from './classes.js';
 import { podPeerKey, resolvePort, type PortRange } from './select.js';
 
 /**
@@ -258,7 +258,7 @@ export class NetpolRenderer {
     const pols = idx.isolating(pod, dir);
     if (pols.length === 0) return null;
     // Egress chains do not depend on the pod's ports (names resolve on the destination).
-    const key = `${dir}\n${pod.namespace}\n${labelsKey(pod.labels)}${dir === 'ingress' ? `\n${portsKey(pod)}` : ''}`;
+    const key = `${dir}\n${idx.classOfPod(pod).key}${dir === 'ingress' ? `\n${portsKey(pod)}` : ''}`;
     let piece = used.get(key);
     if (piece) return piece;
     piece = this.pieces.get(key);
