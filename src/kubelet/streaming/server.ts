@@ -145,7 +145,10 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
       res.end('not found');
     }
   };
-  const server: Server = o.tls ? createHttps({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca }, handler) : createHttp(handler);
+  // with a client CA, only callers holding a certificate it signed (the apiserver) get in
+  const server: Server = o.tls
+    ? createHttps({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: !!o.tls.ca, rejectUnauthorized: !!o.tls.ca }, handler)
+    : createHttp(handler);
   server.on('upgrade', (req, socket, head) => handleUpgrade(o, wss, req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
