@@ -54,30 +54,43 @@ export async function closedLoop(concurrency: number, seconds: number, op: (i: n
  * Open loop: request i is due at t0 + i/rate, whether or not earlier ones have answered. Latency is
  * measured from the due time (no coordinated omission), so a stalled server shows up in the tail.
  */
-export async function openLoop(rate: number, seconds: number, op: (i: number) => Promise<unknown>): Promise<{ offeredPerSec: number; achievedPerSec: number; ok: number; errors: number; cpuMsPerOp: number; latency: LatencyStats }> {
+export async function openLoop(
+  rate: number,
+  seconds: number,
+  op: (i: number) => Promise<unknown>,
+): Promise<{ offeredPerSec: number; achievedPerSec: number; ok: number; errors: number; notSent: number; cpuMsPerOp: number; latency: LatencyStats }> {
   const cpu0 = process.cpuUsage();
   const total = Math.round(rate * seconds);
   const lat: number[] = [];
   const inflight: Promise<void>[] = [];
   let errors = 0;
+  let open = 0;
+  let notSent = 0;
+  // bounded: a server that falls behind by more than 2 s of offered load gets no more requests
+  const maxOpen = Math.max(64, rate * 2);
   const t0 = performance.now();
   let sent = 0;
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
     for (; sent < due; sent++) {
+      if (open >= maxOpen) {
+        notSent++;
+        continue;
+      }
       const dueAt = t0 + (sent / rate) * 1000;
+      open++;
       inflight.push(
         op(sent).then(
           () => void lat.push(performance.now() - dueAt),
           () => void errors++,
-        ),
+        ).finally(() => open--),
       );
     }
     await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(inflight);
   const elapsed = (performance.now() - t0) / 1000;
-  return { offeredPerSec: rate, achievedPerSec: Math.round(lat.length / elapsed), ok: lat.length, errors, cpuMsPerOp: cpuMsPer(cpu0, lat.length), latency: stats(lat) };
+  return { offeredPerSec: rate, achievedPerSec: Math.round(lat.length / elapsed), ok: lat.length, errors, notSent, cpuMsPerOp: cpuMsPer(cpu0, lat.length), latency: stats(lat) };
 }
 
 /**

@@ -47,7 +47,9 @@ export class ResourceStorage {
   decode(value: Buffer, revision: number): KubeObject {
     const plain = this.transformer ? this.transformer.fromStorage(this.info.resource, value) : value;
     const obj = JSON.parse(plain.toString()) as KubeObject;
-    obj.metadata = { ...(obj.metadata ?? {}), resourceVersion: String(revision) };
+    // freshly parsed, so ours to change: set the resourceVersion in place (stored values have none)
+    if (obj.metadata && typeof obj.metadata === 'object') obj.metadata.resourceVersion = String(revision);
+    else obj.metadata = { resourceVersion: String(revision) };
     return obj;
   }
 
