@@ -14,11 +14,16 @@ export interface NetnsCluster {
   nodeIP: string;
   dataDir: string;
   kubeconfig: string;
-  proc: ChildProcess;
+  /** the current `skiff up` process (replaced by restart()) */
+  readonly proc: ChildProcess;
   /** kubectl inside the cluster's netns */
   kubectl(...args: string[]): Promise<string>;
   /** any command inside the netns */
   exec(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }>;
+  /** SIGKILLs `skiff up` (pods keep running) and waits for it to exit */
+  kill(): Promise<void>;
+  /** starts `skiff up` again on the same data dir (after kill()), resolves once it says it is up */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -27,10 +32,10 @@ export interface NetnsCluster {
  * stay in that netns (eth0 holds the node address and the default route), so the cluster behaves
  * like a real host and nothing can leave. Docker containers join it through the kubelet's veths.
  */
-export async function startNetnsCluster(opts: { extraArgs?: string[]; nodeIP?: string } = {}): Promise<NetnsCluster> {
+export async function startNetnsCluster(opts: { extraArgs?: string[]; nodeIP?: string; dataDir?: string; nodeName?: string } = {}): Promise<NetnsCluster> {
   const id = randomBytes(3).toString('hex');
   const netns = `skiff-e2e-${id}`;
-  const nodeName = `node-${id}`;
+  const nodeName = opts.nodeName ?? `node-${id}`;
   const nodeIP = opts.nodeIP ?? '192.168.240.2';
   const ip = (...a: string[]) => run('ip', ['netns', 'exec', netns, 'ip', ...a]);
   await run('ip', ['netns', 'add', netns]);
@@ -41,17 +46,36 @@ export async function startNetnsCluster(opts: { extraArgs?: string[]; nodeIP?: s
   await ip('link', 'set', 'wire0', 'up');
   await ip('route', 'add', 'default', 'dev', 'eth0');
   await run('ip', ['netns', 'exec', netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-e2e-'));
-  const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, SKIFF, 'up', '--data-dir', dataDir, '--node-ip', nodeIP, '--node-name', nodeName, ...(opts.extraArgs ?? [])], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, SKIFF_LOG_LEVEL: process.env.SKIFF_LOG_LEVEL ?? 'warn' },
-  });
+  // a given data dir (e.g. a restored backup) belongs to the caller; ours is removed on stop
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'skiff-e2e-'));
+  let proc: ChildProcess;
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const launch = async (): Promise<void> => {
+    stderr = '';
+    proc = spawn('ip', ['netns', 'exec', netns, process.execPath, SKIFF, 'up', '--data-dir', dataDir, '--node-ip', nodeIP, '--node-name', nodeName, ...(opts.extraArgs ?? [])], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, SKIFF_LOG_LEVEL: process.env.SKIFF_LOG_LEVEL ?? 'warn' },
+    });
+    const p = proc;
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const end = Date.now() + 90_000;
+    for (;;) {
+      if (p.exitCode !== null || p.signalCode !== null) throw new Error(`skiff up exited ${p.exitCode ?? p.signalCode}: ${stderr}`);
+      if (/skiff is up/.test(stderr)) return;
+      if (Date.now() > end) throw new Error(`skiff up did not start in 90 s: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const kill = async (): Promise<void> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  };
   const kubeconfig = join(dataDir, 'kubeconfig');
   const exec = (cmd: string, args: string[]) => run('ip', ['netns', 'exec', netns, cmd, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 16 << 20 });
   const stop = async (): Promise<void> => {
-    if (proc.exitCode === null) {
+    if (proc.exitCode === null && proc.signalCode === null) {
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
@@ -62,16 +86,10 @@ export async function startNetnsCluster(opts: { extraArgs?: string[]; nodeIP?: s
     const ids = (await run('docker', ['ps', '-aq', '--filter', 'label=io.skiff.managed=true', '--filter', `label=io.skiff.node=${nodeName}`]).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean);
     if (ids.length) await run('docker', ['rm', '-f', ...ids]).catch(() => undefined);
     await run('ip', ['netns', 'delete', netns]).catch(() => undefined);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
-  const end = Date.now() + 90_000;
   try {
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`skiff up exited ${proc.exitCode}: ${stderr}`);
-      if (/skiff is up/.test(stderr)) break;
-      if (Date.now() > end) throw new Error(`skiff up did not start in 90 s: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await launch();
   } catch (err) {
     await stop();
     throw err;
@@ -82,9 +100,16 @@ export async function startNetnsCluster(opts: { extraArgs?: string[]; nodeIP?: s
     nodeIP,
     dataDir,
     kubeconfig,
-    proc,
+    get proc() {
+      return proc;
+    },
     exec,
     kubectl: async (...args: string[]) => (await exec(KUBECTL, args)).stdout,
+    kill,
+    restart: async () => {
+      await kill();
+      await launch();
+    },
     stop,
   };
 }

@@ -75,7 +75,9 @@ async function checkDnsFromPod(t: Test, c: NetnsCluster): Promise<void> {
     spec: {
       restartPolicy: 'Never', terminationGracePeriodSeconds: 1,
       containers: [{ name: 'c', image: 'skiff/busybox:1.36', command: ['sh', '-c',
-        'nslookup web.default.svc.cluster.local; i=0; until wget -qO- -T 2 http://web.default/; do i=$((i+1)); [ $i -ge 30 ] && exit 1; sleep 1; done; echo WGET-OK'] }],
+        // busybox-static's wget crashes resolving names (static libc), so the pod resolves with nslookup (short name, search path) and fetches by address
+        'nslookup web.default.svc.cluster.local; ip=$(nslookup web.default | awk \'/^Address/ {a=$NF} END {print a}\'); echo "RESOLVED=$ip"; ' +
+        'i=0; until wget -qO- -T 2 "http://$ip/"; do i=$((i+1)); [ $i -ge 30 ] && exit 1; sleep 1; done; echo WGET-OK'] }],
     },
   };
   await kubectl(c, ['apply', '-f', '-'], JSON.stringify(pod));
@@ -87,13 +89,14 @@ async function checkDnsFromPod(t: Test, c: NetnsCluster): Promise<void> {
   const clusterIP = (await kubectl(c, ['get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
   t.equal(phase, 'Succeeded', `dns-check pod succeeded; logs:\n${logs}`);
   t.match(logs, new RegExp(`Address:?\\s+${clusterIP.replace(/\./g, '\\.')}`), 'nslookup from a pod resolves web.default.svc.cluster.local to the ClusterIP');
-  t.match(logs, /hello from web-[\s\S]*WGET-OK/, 'wget http://web.default from a pod reaches the web pods');
+  t.match(logs, `RESOLVED=${clusterIP}\n`, 'the short name web.default resolves through the pod\'s search path');
+  t.match(logs, /hello from web-[\s\S]*WGET-OK/, 'wget from a pod to the resolved address reaches the web pods');
 }
 
 async function checkPolicy(t: Test, c: NetnsCluster): Promise<void> {
   await kubectl(c, ['apply', '-f', '-'], readFileSync(join(EXAMPLES, 'extras/clients.yaml'), 'utf8'));
   await kubectl(c, ['wait', '--for=condition=Ready', 'pod/allowed', 'pod/denied', '--timeout=90s']);
-  const url = 'http://web.default.svc.cluster.local/';
+  const url = `http://${(await kubectl(c, ['get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim()}/`;
   const wget = (pod: string) => podExec(c, pod, ['wget', '-qO-', '-T', '3', url]);
   const ok = await waitFor('allowed pod reaches web', async () => { const r = await wget('allowed'); return r.code === 0 ? r.stdout : undefined; }, 60_000, 1000);
   t.match(ok, /hello from web-/, 'a pod with access=true reaches the web pods');
