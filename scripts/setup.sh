@@ -11,7 +11,8 @@ ROOT=$PWD
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 PKGS=(iptables ipset conntrack iproute2 docker.io busybox-static etcd-server etcd-client bind9-dnsutils
-      dnsperf dnsmasq-base wrk nginx-light unzip util-linux openssl curl procps kmod psmisc)
+      dnsperf dnsmasq-base wrk nginx-light unzip util-linux openssl curl procps kmod psmisc
+      docker-registry apache2-utils)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -20,7 +21,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts these services on install; skiff's tests run their own instances on loopback.
-  for svc in nginx dnsmasq etcd; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
+  for svc in nginx dnsmasq etcd docker-registry; do systemctl disable --now "$svc" >/dev/null 2>&1 || true; done
 fi
 command -v nginx >/dev/null && (pkill -f 'nginx: master process /usr/sbin/nginx' 2>/dev/null || true)
 

@@ -202,9 +202,11 @@ export function attributesOf(req: FastifyRequest): RequestAttributes {
   const path = req.url.split('?')[0];
   const parsed = tryParse(req.url);
   if (!parsed) return { user, verb: req.method.toLowerCase(), isResourceRequest: false, path, apiGroup: '', apiVersion: '' };
+  // exec/attach/portforward arrive as WebSocket GETs; Kubernetes authorizes them as `create`.
+  const streaming = parsed.info.resource === 'pods' && ['exec', 'attach', 'portforward'].includes(parsed.subresource ?? '');
   return {
     user,
-    verb: verbOf(req.method, parsed, req.query as Record<string, unknown>),
+    verb: streaming ? 'create' : verbOf(req.method, parsed, req.query as Record<string, unknown>),
     isResourceRequest: true,
     path,
     apiGroup: parsed.group,
