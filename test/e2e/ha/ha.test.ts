@@ -4,6 +4,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../../src/store/etcd.js';
 import { R } from '../../../src/api/registry.js';
 import type { ApiClient } from '../../../src/client/types.js';
@@ -91,6 +92,20 @@ class Writer {
   }
 }
 
+/** The member that is the raft leader (asked of each member: its id and the leader it sees). */
+async function etcdLeader(members: Member[]): Promise<Member | undefined> {
+  for (const m of members) {
+    const c = new Etcd3({ hosts: `http://127.0.0.1:${m.client}` });
+    try {
+      const st = await c.maintenance.status();
+      if (st.leader !== '0' && st.leader === st.header.member_id) return m;
+    } finally {
+      c.close();
+    }
+  }
+  return undefined;
+}
+
 const hasEtcd = await which('etcd');
 
 t.test('two servers on a 3-member etcd: kill a server and a member under load', { skip: hasEtcd ? false : 'etcd is not installed (apt install etcd-server)' }, async (t) => {
@@ -136,7 +151,7 @@ t.test('two servers on a 3-member etcd: kill a server and a member under load', 
   const [a, b] = servers;
 
   const holder = async (c: ApiClient): Promise<string> => ((await c.get<KubeObject & { spec?: { holderIdentity?: string } }>(R.leases, 'skiff-controller-manager', 'kube-system')).spec?.holderIdentity ?? '');
-  const firstHolder = await poll('controller-manager lease', 30_000, async () => (await holder(a)) || undefined);
+  const firstHolder = await poll('controller-manager lease', 30_000, async () => (await holder(a.client)) || undefined);
   const [dead, alive] = firstHolder.startsWith('ha-a-') ? [a, b] : [b, a];
   t.match(firstHolder, new RegExp(`^ha-[ab]-${dead.proc.pid}$`), `lease held by the server we kill (${firstHolder})`);
 
@@ -144,8 +159,10 @@ t.test('two servers on a 3-member etcd: kill a server and a member under load', 
   for (const w of writers) w.start();
   await poll('writes through both servers', 20_000, async () => (writers.every((w) => w.acked.length >= 20) ? true : undefined));
 
+  const leader = await poll('etcd leader', 10_000, () => etcdLeader(members));
+  t.comment(`killing server ${dead === a ? 'a' : 'b'} (controller-manager leader) and etcd member ${leader.name} (raft leader)`);
   await killWait(dead.proc, 'SIGKILL');
-  await killWait(members[0].proc, 'SIGKILL');
+  await killWait(leader.proc, 'SIGKILL');
   const killedAt = writers.map((w) => w.acked.length);
 
   const newHolder = await poll('lease moves to the surviving server', 45_000, async () => {
