@@ -7,7 +7,8 @@
 // (full list and limit=500 pages), create latency at a fixed offered load (open loop, measured from
 // each request's due time), and watch delivery with 100 watchers (create response -> event).
 // Run: node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/apiserver.ts
-// Env: BENCH_SECONDS (10), BENCH_RATE (500), LIST_PODS (5000), WATCHERS (100), BACKENDS (sqlite,etcd,etcdDirect)
+// Env: BENCH_SECONDS (10), BENCH_RATE (500), LIST_PODS (5000), WATCHERS (100), WATCH_EVENTS (200),
+//      WARMUP (300 unmeasured creates), BACKENDS (sqlite,etcd,etcdDirect), PHASES (create,get,list,rate,watch)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 500);
 const LIST_PODS = Number(process.env.LIST_PODS ?? 5000);
 const WATCHERS = Number(process.env.WATCHERS ?? 100);
 const WATCH_EVENTS = Number(process.env.WATCH_EVENTS ?? 200);
+const WARMUP = Number(process.env.WARMUP ?? 300);
 const CONCURRENCY = 32;
 const BACKENDS = (process.env.BACKENDS ?? 'sqlite,etcd,etcdDirect').split(',');
 const PHASES = (process.env.PHASES ?? 'create,get,list,rate,watch').split(',');
@@ -148,6 +150,9 @@ async function apiserverBench(store: Store): Promise<Record<string, unknown>> {
   const client = new RestClient({ server: url });
   try {
     const out: Record<string, unknown> = {};
+    // JIT warm-up, not measured
+    await createNamespace(client, 'warmup');
+    await fill(client, 'warmup', WARMUP);
     await createNamespace(client, 'bench');
     const create = await closedLoop(CONCURRENCY, SECONDS, (i) => client.create(R.pods, pod(`c-${i}`, 'bench'), 'bench'));
     if (PHASES.includes('create')) out.create = create;
