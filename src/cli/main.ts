@@ -199,15 +199,25 @@ program
   .description('restore a backup into a fresh data directory')
   .argument('<file>')
   .requiredOption('--data-dir <dir>', 'new state directory')
+  .option('--from <dir>', 'the old data dir: copy its pki/ (cluster CA, keys) and encryption.json (Secrets at rest) too')
   .action(async (file: string, f: Flags) => {
-    const { mkdirSync, copyFileSync, existsSync } = await import('node:fs');
+    const { mkdirSync, copyFileSync, cpSync, existsSync } = await import('node:fs');
     const { join } = await import('node:path');
     const dir = String(f.dataDir);
     const target = join(dir, 'store.db');
     if (existsSync(target)) throw new Error(`${target} exists: restore into a fresh data dir`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     copyFileSync(file, target);
-    process.stderr.write(`restored ${file} into ${dir}; copy the old data dir's pki/ and encryption.json too, then: skiff up --data-dir ${dir}\n`);
+    if (f.from === undefined) {
+      process.stderr.write(`restored ${file} into ${dir}; copy the old data dir's pki/ and encryption.json too (or pass --from OLD_DIR), then: skiff up --data-dir ${dir}\n`);
+      return;
+    }
+    const from = String(f.from);
+    for (const name of ['pki', 'encryption.json']) {
+      if (!existsSync(join(from, name))) throw new Error(`${join(from, name)} not found: --from must be the data dir the backup was taken from`);
+      cpSync(join(from, name), join(dir, name), { recursive: true, preserveTimestamps: true });
+    }
+    process.stderr.write(`restored ${file} into ${dir} with pki/ and encryption.json from ${from}; start it: skiff up --data-dir ${dir}\n`);
   });
 
 program
