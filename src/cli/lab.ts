@@ -146,11 +146,15 @@ async function bindNodesToNetpol(s: LabState, root: Host): Promise<void> {
   if (code !== '201' && code !== '409') throw new SkiffError('ERR_LAB_RBAC', `creating ClusterRoleBinding skiff:lab-nodes-netpol answered HTTP ${code}: ${r.stderr.trim()}`);
 }
 
-/** Starts one node process detached (it survives this command), stdout+stderr into its log file. */
+/**
+ * Starts one node process detached (it survives this command), stdout+stderr into its log file.
+ * It enters only the node's network namespace (nsenter --net), not a private mount namespace as
+ * `ip netns exec` would: the netns runtime's `ip netns add` for pods must reach the host's /run/netns.
+ */
 function spawnNode(n: LabNode, argv: string[]): number {
   const fd = openSync(n.log, 'a');
   try {
-    const child = spawn('ip', ['netns', 'exec', n.netns, process.execPath, ...argv], { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn('nsenter', [`--net=/run/netns/${n.netns}`, '--', process.execPath, ...argv], { detached: true, stdio: ['ignore', fd, fd] });
     child.unref();
     if (!child.pid) throw new SkiffError('ERR_LAB_SPAWN', `could not start ${n.name}`);
     return child.pid;
