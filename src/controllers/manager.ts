@@ -15,6 +15,7 @@ import { startStatefulSetController } from './statefulset/controller.js';
 import { startEndpointsController } from './endpoints/controller.js';
 import { startEndpointSliceController } from './endpointslice/controller.js';
 import { startServiceAccountController } from './serviceaccount/controller.js';
+import { startClusterRoleAggregationController } from './clusterroleaggregation/controller.js';
 import { startNodeIpamController } from './nodeipam/controller.js';
 import { startNodeLifecycleController } from './nodelifecycle/controller.js';
 import { startLbIpamController } from './lbipam/controller.js';
@@ -51,6 +52,7 @@ export const CONTROLLERS: Record<string, Start> = {
   endpoints: plain(startEndpointsController),
   endpointslice: plain(startEndpointSliceController),
   serviceaccount: plain(startServiceAccountController),
+  clusterroleaggregation: plain(startClusterRoleAggregationController),
   nodeipam: plain(startNodeIpamController),
   nodelifecycle: plain(startNodeLifecycleController),
   lbipam: plain((ctx) => startLbIpamController(ctx)),
