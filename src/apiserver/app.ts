@@ -173,7 +173,6 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
   const resourceRoute = async (req: FastifyRequest, reply: import('fastify').FastifyReply): Promise<unknown> => {
     const p = parseResourcePath(req.url);
     if (!p) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
-    if (p.namespace && req.method !== 'GET') await core.ensureNamespace(p.info, p.namespace, req.method === 'POST');
     switch (req.method) {
       case 'GET':
       case 'HEAD':
