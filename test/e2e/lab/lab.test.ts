@@ -1,6 +1,6 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,12 +15,13 @@ const run = promisify(execFile);
 const GRACE = 10;
 const EVICTION = 10;
 
-const MANIFEST = `
+function manifest(replicas: number, command: string[], probe: boolean): string {
+  return `
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
 spec:
-  replicas: 3
+  replicas: ${replicas}
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}
@@ -29,9 +30,8 @@ spec:
       containers:
       - name: web
         image: skiff/busybox:1.36
-        command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
+        command: ${JSON.stringify(command)}
+${probe ? '        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}\n' : ''}---
 apiVersion: v1
 kind: Service
 metadata: {name: web}
@@ -39,6 +39,7 @@ spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}]
 `;
+}
 
 interface PodView { name: string; node: string; ip: string; ready: boolean; deleting: boolean }
 
@@ -55,6 +56,18 @@ async function poll<T>(what: string, timeoutMs: number, fn: () => Promise<T | un
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** `lab down` left nothing: no lab or pod netns, no containers, no node processes, no state. */
+async function assertDown(t: Test, lab: LabState, podNetns: string[] = []): Promise<void> {
+  const gone = await labDown(lab.dataDir, undefined, { graceMs: 5_000 });
+  t.ok(gone, 'lab down found the lab');
+  const left = [lab.switchNetns, ...lab.nodes.map((n) => n.netns), ...podNetns].filter((ns) => existsSync(`/run/netns/${ns}`));
+  t.same(left, [], 'no lab or pod network namespace left');
+  const ctrs = await Promise.all(lab.nodes.map(async (n) => (await run('docker', ['ps', '-aq', '--filter', `label=io.skiff.node=${n.name}`]).catch(() => ({ stdout: '' }))).stdout.trim()));
+  t.same(ctrs.filter(Boolean), [], 'no container of a lab node left');
+  t.same(lab.nodes.filter((n) => n.pid && existsSync(`/proc/${n.pid}`)).map((n) => n.name), [], 'no node process left');
+  t.notOk(existsSync(join(lab.dataDir, 'lab', 'state.json')), 'lab state removed');
 }
 
 const hasDocker = await run('docker', ['image', 'inspect', 'skiff/busybox:1.36']).then(() => true, () => false);
@@ -90,7 +103,7 @@ t.test('3-node lab: spread, cross-node traffic, node failure', { skip: process.g
   const rootRoutes = (await run('ip', ['route'])).stdout;
   t.notMatch(rootRoutes, /10\.244\.|192\.168\.250\./, 'no lab route leaked into the root namespace');
 
-  await kubectl(['apply', '-f', '-'], MANIFEST);
+  await kubectl(['apply', '-f', '-'], manifest(3, ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'], true));
   const running = await poll('3 ready web pods', 90_000, async () => {
     const ps = await pods();
     return ps.length === 3 && ps.every((p) => p.ready && p.ip) ? ps : undefined;
@@ -135,4 +148,53 @@ t.test('3-node lab: spread, cross-node traffic, node failure', { skip: process.g
   t.comment(`node failure: NotReady after ${notReadyS.toFixed(1)} s, pods replaced after ${replacedS.toFixed(1)} s; Service requests meanwhile: ${counts.ok} ok, ${counts.fail} failed`);
   t.ok(counts.ok > 0, 'the Service answered during the failure');
   t.ok(await wgetFrom(client, `http://${clusterIP}/`), 'the Service answers after the failure');
+  await assertDown(t, lab);
+});
+
+const hasPython = await run('sh', ['-c', 'command -v python3']).then(() => true, () => false);
+
+t.test('2-node lab on the netns runtime: cross-node pod and Service traffic, clean down', { skip: process.getuid?.() !== 0 || !hasPython ? 'needs root and python3' : false }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-lab-e2e-'));
+  const www = mkdtempSync(join(tmpdir(), 'skiff-lab-www-'));
+  writeFileSync(join(www, 'index.html'), 'lab-netns-ok\n');
+  const name = `e2e${randomBytes(3).toString('hex')}`;
+  t.teardown(async () => {
+    await labDown(dir, undefined, { graceMs: 5_000 }).catch((err) => t.comment(`lab down: ${String(err)}`));
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(www, { recursive: true, force: true });
+  });
+  const lab = await labUp({ nodes: 2, dataDir: dir, runtime: 'netns', name, bin: SKIFF, startTimeoutMs: 90_000 });
+  const kubectl = async (args: string[], input?: string): Promise<string> => {
+    const p = run('ip', ['netns', 'exec', lab.nodes[0].netns, KUBECTL, '--kubeconfig', lab.kubeconfig, ...args], { maxBuffer: 16 << 20 });
+    if (input !== undefined) p.child.stdin!.end(input);
+    return (await p).stdout;
+  };
+  await kubectl(['apply', '-f', '-'], manifest(2, ['python3', '-m', 'http.server', '8080', '--bind', '0.0.0.0', '--directory', www], false));
+  const pods = await poll('2 running pods on 2 nodes', 90_000, async () => {
+    const list = JSON.parse(await kubectl(['get', 'pods', '-l', 'app=web', '-o', 'json'])) as { items: { metadata: { name: string }; spec: { nodeName?: string }; status: { phase?: string; podIP?: string } }[] };
+    const ps = list.items.filter((p) => p.status.phase === 'Running' && p.status.podIP);
+    return ps.length === 2 && new Set(ps.map((p) => p.spec.nodeName)).size === 2 ? ps : undefined;
+  });
+  // the pods' named netns, from each node's netns-runtime records
+  const sandboxes = lab.nodes.flatMap((n) => {
+    const d = join(n.dataDir, 'kubelet', 'netns-runtime', 'sandboxes');
+    return existsSync(d) ? readdirSync(d).map((f) => JSON.parse(readFileSync(join(d, f), 'utf8')) as { podName: string; netns: string }) : [];
+  });
+  const onNode2 = pods.find((p) => p.spec.nodeName === lab.nodes[1].name)!;
+  const onNode1 = pods.find((p) => p.spec.nodeName === lab.nodes[0].name)!;
+  const clientNs = sandboxes.find((s) => s.podName === onNode2.metadata.name)!.netns;
+  const curl = async (url: string) => (await run('ip', ['netns', 'exec', clientNs, 'curl', '-sS', '-m', '5', url])).stdout.trim();
+  // no readiness probe here: the server is up once it answers in its own netns
+  const own = sandboxes.find((s) => s.podName === onNode1.metadata.name)!.netns;
+  await poll('python server on node 1 listening', 30_000, async () => (await run('ip', ['netns', 'exec', own, 'curl', '-sS', '-m', '2', 'http://127.0.0.1:8080/'])).stdout || undefined);
+  t.equal(await curl(`http://${onNode1.status.podIP}:8080/`), 'lab-netns-ok', 'pod on node 2 -> pod on node 1');
+  const clusterIP = (await kubectl(['get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+  const answers = await poll('Service answers from node 2', 30_000, async () => {
+    const out: string[] = [];
+    for (let i = 0; i < 6; i++) out.push(await curl(`http://${clusterIP}/`));
+    return out;
+  });
+  t.same(new Set(answers), new Set(['lab-netns-ok']), `ClusterIP ${clusterIP} answers from node 2`);
+  await assertDown(t, lab, sandboxes.map((s) => s.netns));
+  t.notMatch((await run('ps', ['-eo', 'args'])).stdout, www, 'no pod process left');
 });
