@@ -150,7 +150,7 @@ t.test('two servers on a 3-member etcd: kill a server and a member under load', 
   servers.push(await startServerProcess(dirB, await freePort(), ['--store', store, '--node-name', 'ha-b']));
   const [a, b] = servers;
 
-  const holder = async (c: ApiClient): Promise<string> => ((await c.get<KubeObject & { spec?: { holderIdentity?: string } }>(R.leases, 'skiff-controller-manager', 'kube-system')).spec?.holderIdentity ?? '');
+  const holder = async (c: ApiClient, lease = 'skiff-controller-manager'): Promise<string> => ((await c.get<KubeObject & { spec?: { holderIdentity?: string } }>(R.leases, lease, 'kube-system')).spec?.holderIdentity ?? '');
   const firstHolder = await poll('controller-manager lease', 30_000, async () => (await holder(a.client)) || undefined);
   const [dead, alive] = firstHolder.startsWith('ha-a-') ? [a, b] : [b, a];
   t.match(firstHolder, new RegExp(`^ha-[ab]-${dead.proc.pid}$`), `lease held by the server we kill (${firstHolder})`);
@@ -170,6 +170,8 @@ t.test('two servers on a 3-member etcd: kill a server and a member under load', 
     return h && h !== firstHolder ? h : undefined;
   });
   t.equal(newHolder, `${alive === a ? 'ha-a' : 'ha-b'}-${alive.proc.pid}`, `controller-manager lease moved to ${newHolder}`);
+  const aliveId = `${alive === a ? 'ha-a' : 'ha-b'}-${alive.proc.pid}`;
+  t.equal(await poll('scheduler lease on the surviving server', 45_000, async () => ((await holder(alive.client, 'skiff-scheduler')) === aliveId ? aliveId : undefined)), aliveId, 'scheduler lease held by the surviving server');
   await poll('writes continue after the kills', 30_000, async () => (writers.every((w, i) => w.acked.length >= killedAt[i] + 20) ? true : undefined));
   for (const w of writers) await w.stop();
 
