@@ -29,6 +29,8 @@ export interface LabOptions {
   startTimeoutMs?: number;
   /** the skiff CLI script (default: main.js next to this file) */
   bin?: string;
+  /** progress: called with done=false when a step starts, done=true when it finished */
+  onStep?: (step: string, done: boolean) => void;
 }
 
 export interface LabNode {
@@ -193,22 +195,28 @@ export async function labUp(o: LabOptions, root: Host = new LocalHost(null)): Pr
   const timeout = o.startTimeoutMs ?? 120_000;
   for (const n of s.nodes) mkdirSync(n.dataDir, { recursive: true, mode: 0o700 });
   saveState(s);
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    o.onStep?.(name, false);
+    const r = await fn();
+    o.onStep?.(name, true);
+    return r;
+  };
   try {
-    await wire(s, root);
+    await step('network namespaces', () => wire(s, root));
     // agents' tokens go into node 1's token file before its apiserver starts
     const tokens = new Map(s.nodes.slice(1).map((n) => [n.name, ensureNodeToken(s.nodes[0].dataDir, n.name)]));
     const first = s.nodes[0];
     first.pid = spawnNode(first, nodeArgv(s, first, bin, undefined, o));
     saveState(s);
     log.info({ node: first.name, pid: first.pid }, 'server node started');
-    await waitLog(first, /skiff is up/, timeout);
+    await step(`${first.name}: skiff up`, () => waitLog(first, /skiff is up/, timeout));
     await bindNodesToNetpol(s, root);
     for (const n of s.nodes.slice(1)) {
       n.pid = spawnNode(n, nodeArgv(s, n, bin, tokens.get(n.name), o));
       saveState(s);
       log.info({ node: n.name, pid: n.pid }, 'agent started');
     }
-    for (const n of s.nodes.slice(1)) await waitLog(n, /✓ kubelet/, timeout);
+    if (s.nodes.length > 1) await step(`agents of ${s.nodes.slice(1).map((n) => n.name).join(', ')}`, () => Promise.all(s.nodes.slice(1).map((n) => waitLog(n, /✓ kubelet/, timeout))));
     return s;
   } catch (err) {
     log.error({ err: errorMessage(err) }, 'lab up failed, removing what was created');

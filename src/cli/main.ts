@@ -167,8 +167,15 @@ lab
     const serverArgs: string[] = [];
     if (f.nodeMonitorGracePeriod !== undefined) serverArgs.push('--node-monitor-grace-period', String(f.nodeMonitorGracePeriod));
     if (f.podEvictionTimeout !== undefined) serverArgs.push('--pod-eviction-timeout', String(f.podEvictionTimeout));
-    const s = await labUp({ nodes: Number(f.nodes), dataDir: String(f.dataDir), runtime: f.runtime as 'docker' | 'netns', name: String(f.name), serverArgs });
-    process.stdout.write(usage(s));
+    const progress = new Progress();
+    try {
+      const s = await labUp({ nodes: Number(f.nodes), dataDir: String(f.dataDir), runtime: f.runtime as 'docker' | 'netns', name: String(f.name), serverArgs, onStep: (st, done) => (done ? progress.done(st) : progress.start(st)) });
+      progress.finish();
+      process.stdout.write(usage(s));
+    } catch (err) {
+      progress.fail(err);
+      process.exit(1);
+    }
   });
 lab
   .command('down')
