@@ -156,7 +156,9 @@ export function bootstrapClusterRoleBindings(): KubeObject[] {
     clusterRoleBinding('system:public-info-viewer', 'system:public-info-viewer', [group('system:authenticated'), group('system:unauthenticated')]),
     clusterRoleBinding('system:node', 'system:node', [group('system:nodes')]),
   ];
-  for (const name of Object.keys(componentRoles)) bindings.push(clusterRoleBinding(name, name, [user(name)]));
+  // The node agent (`skiff agent`, node credentials) runs the proxy and netpol next to the kubelet.
+  const agentComponents = new Set(['skiff:proxy', 'skiff:netpol']);
+  for (const name of Object.keys(componentRoles)) bindings.push(clusterRoleBinding(name, name, agentComponents.has(name) ? [user(name), group('system:nodes')] : [user(name)]));
   return bindings;
 }
 
