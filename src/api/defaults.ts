@@ -52,6 +52,8 @@ export function defaultPodSpec(spec: Obj): void {
 
 function defaultTemplate(spec: Obj): void {
   const tpl = obj(spec, 'template');
+  // `creationTimestamp: null` (kubectl rollout undo sends it) is Go's zero Time: absent.
+  if (isObj(tpl.metadata) && tpl.metadata.creationTimestamp === null) delete tpl.metadata.creationTimestamp;
   const tspec = obj(tpl, 'spec');
   defaultPodSpec(tspec);
 }

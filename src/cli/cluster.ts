@@ -11,7 +11,7 @@ import { RestClient } from '../client/rest.js';
 import type { ApiClient } from '../client/types.js';
 import { InformerFactory } from '../client/factory.js';
 import { ApiEventRecorder } from '../client/events.js';
-import { ensurePki, ensureNodeCert, tlsServerOptions, writeKubeconfig, type Pki } from '../util/pki.js';
+import { ensurePki, issueServerCert, tlsServerOptions, writeKubeconfig, type Pki } from '../util/pki.js';
 import { loadEncryption } from '../store/encryption.js';
 import { securityHooks } from '../apiserver/auth/index.js';
 import { podStreamingPlugin } from '../kubelet/streaming/apiserver-plugin.js';
@@ -189,7 +189,9 @@ export async function startAgent(o: ClusterOptions & { client: ApiClient; pki?: 
   stops.push(() => netpol.stop());
   const proxy = await step(o, 'proxy', () => startProxy({ client: o.client, host, nodeName: o.nodeName, serviceCIDR: o.serviceCIDR, clusterCIDR: o.podCIDR, healthzBindAddress: '127.0.0.1:10256' }));
   stops.push(() => proxy.stop());
-  const tls = o.pki ? await ensureNodeCert(o.pki, o.nodeName) : undefined;
+  // The kubelet's streaming port serves TLS with a serving certificate for the node's name and
+  // address (the apiserver verifies it against the cluster CA) and asks the apiserver for a client cert.
+  const tls = o.pki ? await issueServerCert({ cert: o.pki.caCert, key: o.pki.caKey }, `kubelet-${o.nodeName}`, { dns: [o.nodeName, 'localhost'], ips: [...new Set([o.nodeIP, '127.0.0.1'])] }) : undefined;
   const kubelet = await step(o, 'kubelet', () =>
     startKubelet({
       client: o.client,
