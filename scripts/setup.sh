@@ -29,6 +29,9 @@ say "kernel: br_netfilter, forwarding"
 modprobe br_netfilter 2>/dev/null || true
 modprobe nf_conntrack 2>/dev/null || true
 sysctl -qw net.ipv4.ip_forward=1 || true
+# NetworkPolicy drop logs of nodes that live in network namespaces (labs, tests) need the kernel to
+# log from non-initial namespaces too.
+sysctl -qw net.netfilter.nf_log_all_netns=1 || true
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm dependencies (better-sqlite3 compiles from source, ~1 min)"

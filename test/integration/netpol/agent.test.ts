@@ -84,10 +84,9 @@ t.test('a new pod under default-deny never answers a probe sent continuously fro
 });
 
 t.test('drop log: one JSON line per denied attempt, none for allowed traffic', async (t) => {
-  const sysctl = '/proc/sys/net/netfilter/nf_log_all_netns';
-  const prev = readFileSync(sysctl, 'utf8').trim();
-  writeFileSync(sysctl, '1');
-  t.teardown(() => writeFileSync(sysctl, prev));
+  // Host-wide switch that scripts/setup.sh turns on (drop logs of netns nodes need it). Never turned
+  // back off here: tests running concurrently (the cluster e2e) rely on it too.
+  writeFileSync('/proc/sys/net/netfilter/nf_log_all_netns', '1');
   const dir = mkdtempSync(join(tmpdir(), 'netpol-drop-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'drops.jsonl');
