@@ -76,7 +76,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
   let stopped = false;
   const runtime = buildRuntime(opts);
   const version = runtime.name === 'docker' ? (await new LocalHost(null).exec('docker', ['version', '--format', '{{.Server.Version}}'], { allowFail: true })).stdout.trim() : '0.1.0';
-  const server: KubeletServer = await startKubeletServer({ runtime, port: opts.serverPort ?? 10250, tls: opts.tls, log, nodeName: opts.nodeName, listPods: () => podInformer.list() });
+  const server: KubeletServer = await startKubeletServer({ runtime, port: opts.serverPort ?? 10250, tls: opts.tls, log, nodeName: opts.nodeName, listPods: () => podInformer.list(), netns: opts.host.netns });
   const agent = new NodeAgent(opts.client, localFacts(opts.nodeName, opts.nodeIP, server.port, runtime.name, version || 'unknown'), log);
   await agent.register();
   agent.start();

@@ -10,6 +10,7 @@ import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
 import type { Kube } from '../kube.js';
 import type { Summary } from './stats.js';
+import { acceptSpdyTunnel } from './portforward.js';
 
 const log = componentLogger('pod-streaming');
 const proxied = counter({ name: 'skiff_apiserver_pod_streams_total', help: 'pods/log|exec|attach|portforward requests proxied to kubelets', labelNames: ['kind', 'result'] as const });
@@ -104,7 +105,8 @@ async function upgradeHandler(o: PodStreamingOptions, kind: 'exec' | 'attach' | 
     ? `/portForward/${encodeURIComponent(req.params.namespace)}/${encodeURIComponent(req.params.name)}`
     : `/${kind}/${encodeURIComponent(req.params.namespace)}/${encodeURIComponent(req.params.name)}/${encodeURIComponent(t.container)}`;
   const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const upstream = new WebSocket(`${t.base.replace(/^http/, 'ws')}${path}${query ? `?${query}` : ''}`, protocols, { ...tlsOpts(o), perMessageDeflate: false });
+  // ws cannot send SPDY/3.1+portforward.k8s.io (not a token): the kubelet's /portForward needs none
+  const upstream = new WebSocket(`${t.base.replace(/^http/, 'ws')}${path}${query ? `?${query}` : ''}`, kind === 'portforward' ? [] : protocols, { ...tlsOpts(o), perMessageDeflate: false });
   reply.hijack();
   const socket = req.raw.socket;
   upstream.once('unexpected-response', (_r, res) => {
@@ -124,7 +126,10 @@ async function upgradeHandler(o: PodStreamingOptions, kind: 'exec' | 'attach' | 
     proxied.inc({ kind, result: '101' });
     // complete the client's handshake with the subprotocol the kubelet chose
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: () => upstream.protocol || false });
-    wss.handleUpgrade(req.raw, socket, Buffer.alloc(0), (client) => {
+    const accept = kind === 'portforward'
+      ? (done: (ws: WebSocket) => void) => acceptSpdyTunnel(req.raw, socket, Buffer.alloc(0), done)
+      : (done: (ws: WebSocket) => void) => wss.handleUpgrade(req.raw, socket, Buffer.alloc(0), done);
+    accept((client) => {
       upstream.on('message', (d, isBinary) => client.readyState === WebSocket.OPEN && client.send(d, { binary: isBinary }));
       client.on('message', (d, isBinary) => upstream.readyState === WebSocket.OPEN && upstream.send(d, { binary: isBinary }));
       upstream.on('close', (code) => client.close(code === 1005 || code === 1006 ? 1000 : code));

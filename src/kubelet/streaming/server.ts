@@ -4,11 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { nodeUsage, renderSummary } from './stats.js';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { ContainerRuntime, StreamSession } from '../runtime/types.js';
 import type { Logger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
+import { acceptSpdyTunnel, podDialer, PortForwardSession } from './portforward.js';
 import { CH_CLOSE, CH_ERROR, CH_RESIZE, CH_STDERR, CH_STDIN, CH_STDOUT, exitStatus, frame, STREAM_PROTOCOLS } from './channel.js';
 
 const streams = counter({ name: 'skiff_kubelet_streams_total', help: 'Streaming sessions served by the kubelet', labelNames: ['kind'] as const });
@@ -20,6 +21,8 @@ export interface KubeletServerOptions {
   log: Logger;
   listPods(): Pod[];
   nodeName?: string;
+  /** The netns pod IPs are reachable in (the node's Host.netns); null/absent: this process's own. */
+  netns?: string | null;
 }
 
 export interface KubeletServer {
@@ -98,8 +101,26 @@ export function bridgeSession(ws: WebSocket, s: StreamSession): void {
   });
 }
 
-function handleUpgrade(o: KubeletServerOptions, wss: WebSocketServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+/** WebSocket /portForward/NS/POD: SPDY/3.1 tunnelled in binary frames (KUBECTL.md §9.2). */
+function handlePortForward(o: KubeletServerOptions, pfClients: Set<WebSocket>, m: RegExpExecArray, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const p = o.listPods().find((x) => x.metadata?.namespace === m[1] && x.metadata?.name === m[2]);
+  const podIP = p?.status?.podIP;
+  if (!podIP) {
+    socket.end(`HTTP/1.1 ${p ? 400 : 404} Error\r\nContent-Type: text/plain\r\n\r\npod ${m[1]}/${m[2]} ${p ? 'has no IP yet' : 'not found on this node'}`);
+    return;
+  }
+  acceptSpdyTunnel(req, socket, head, (ws) => {
+    pfClients.add(ws);
+    ws.on('close', () => pfClients.delete(ws));
+    streams.inc({ kind: 'portforward' });
+    new PortForwardSession(createWebSocketStream(ws), { podIP, dial: podDialer(o.netns ?? null), log: o.log });
+  });
+}
+
+function handleUpgrade(o: KubeletServerOptions, wss: WebSocketServer, pfClients: Set<WebSocket>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const url = new URL(req.url ?? '/', 'http://kubelet');
+  const pf = /^\/portForward\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+  if (pf) return handlePortForward(o, pfClients, pf, req, socket, head);
   const m = /^\/(exec|attach)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
   if (!m) {
     socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
@@ -125,6 +146,7 @@ function handleUpgrade(o: KubeletServerOptions, wss: WebSocketServer, req: Incom
  */
 export async function startKubeletServer(o: KubeletServerOptions): Promise<KubeletServer> {
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (p) => STREAM_PROTOCOLS.find((x) => p.has(x)) ?? false });
+  const pfClients = new Set<WebSocket>();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://kubelet');
     const logs = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
@@ -149,7 +171,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
   const server: Server = o.tls
     ? createHttps({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: !!o.tls.ca, rejectUnauthorized: !!o.tls.ca }, handler)
     : createHttp(handler);
-  server.on('upgrade', (req, socket, head) => handleUpgrade(o, wss, req, socket, head));
+  server.on('upgrade', (req, socket, head) => handleUpgrade(o, wss, pfClients, req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, resolve);
@@ -157,7 +179,7 @@ export async function startKubeletServer(o: KubeletServerOptions): Promise<Kubel
   return {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => {
-      for (const c of wss.clients) c.terminate();
+      for (const c of [...wss.clients, ...pfClients]) c.terminate();
       server.closeAllConnections?.();
       server.close(() => resolve());
     }),

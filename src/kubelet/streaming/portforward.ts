@@ -1,0 +1,201 @@
+// Server side of kubectl port-forward: SPDY/3.1 sessions (portforward.k8s.io) over a byte stream
+// (the WebSocket tunnel `SPDY/3.1+portforward.k8s.io`), each data stream piped to the pod's port.
+import { spawn } from 'node:child_process';
+import type { IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../../util/log.js';
+import { counter } from '../../util/metrics.js';
+import {
+  encodeControl, encodeData, encodeGoaway, encodeRst, FLAG_FIN, HeaderCodec, parseFrames, RST_PROTOCOL_ERROR, RST_REFUSED_STREAM,
+  type SpdyFrame, TYPE_GOAWAY, TYPE_PING, TYPE_RST_STREAM, TYPE_SYN_REPLY, TYPE_SYN_STREAM,
+} from './portforward-spdy.js';
+
+export const PORTFORWARD_WS_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
+
+const forwarded = counter({ name: 'skiff_kubelet_portforward_connections_total', help: 'port-forward connections to pods', labelNames: ['result'] as const });
+
+/**
+ * Completes a WebSocket upgrade for the SPDY tunnel. `ws` rejects `SPDY/3.1+portforward.k8s.io` as a
+ * subprotocol ('/' is not an RFC 7230 token char), so the header is taken off the request and the
+ * answer names it by hand when the client asked for it (kubectl checks the negotiated protocol).
+ */
+export function acceptSpdyTunnel(req: IncomingMessage, socket: Duplex, head: Buffer, done: (ws: WebSocket) => void): void {
+  const asked = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).includes(PORTFORWARD_WS_PROTOCOL);
+  delete req.headers['sec-websocket-protocol'];
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  if (asked) wss.on('headers', (headers) => headers.push(`Sec-WebSocket-Protocol: ${PORTFORWARD_WS_PROTOCOL}`));
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    wss.close();
+    done(ws);
+  });
+}
+
+/** Opens a byte stream to ip:port (the pod); rejects or errors when it cannot connect. */
+export type PodDialer = (ip: string, port: number) => Duplex;
+
+// runs in the node's netns: a plain TCP relay on stdin/stdout, the connect error on stderr
+const RELAY = "const s=require('net').connect(+process.argv[2],process.argv[1]);"
+  + "s.on('error',e=>{process.stderr.write(e.message);process.exit(1)});"
+  + "process.stdin.pipe(s);s.pipe(process.stdout);s.on('close',()=>process.exit(0));";
+
+/**
+ * Dials from the kubelet's process when the node network is its own namespace; otherwise through a
+ * small relay process started in the node's netns (`ip netns exec NS node -e RELAY ip port`).
+ */
+export function podDialer(netns: string | null): PodDialer {
+  if (netns === null) return (ip, port) => connect(port, ip);
+  return (ip, port) => {
+    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', RELAY, ip, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const d = Duplex.from({ readable: child.stdout, writable: child.stdin });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => {
+      if (code) d.destroy(new Error(stderr.trim() || `relay exited ${code}`));
+    });
+    d.on('close', () => child.kill());
+    return d;
+  };
+}
+
+interface Pair {
+  error?: number;
+  data?: number;
+  conn?: Duplex;
+}
+
+export interface PortForwardSessionOptions {
+  /** The pod's IP in the node's network (status.podIP). */
+  podIP: string;
+  dial: PodDialer;
+  log: Logger;
+}
+
+/**
+ * One SPDY/3.1 session: answers each SYN_STREAM with a SYN_REPLY, pairs `error`/`data` streams by
+ * `requestID`, pipes data streams to podIP:port and reports dial failures on the error stream.
+ */
+export class PortForwardSession {
+  private buf: Buffer = Buffer.alloc(0);
+  private inChain: Promise<void> = Promise.resolve();
+  private outChain: Promise<void> = Promise.resolve();
+  private readonly codec = new HeaderCodec();
+  private readonly pairs = new Map<string, Pair>();
+  private readonly byStream = new Map<number, string>();
+  private lastStreamId = 0;
+  private closed = false;
+
+  constructor(private readonly transport: Duplex, private readonly o: PortForwardSessionOptions) {
+    transport.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    transport.on('close', () => this.close());
+    transport.on('end', () => this.close());
+    transport.on('error', (err) => { this.o.log.debug({ err: err.message }, 'port-forward transport error'); this.close(); });
+  }
+
+  private onBytes(chunk: Buffer): void {
+    const { frames, rest } = parseFrames(Buffer.concat([this.buf, chunk]));
+    this.buf = rest;
+    for (const f of frames) this.inChain = this.inChain.then(() => this.onFrame(f)).catch((err: Error) => this.fail(err));
+  }
+
+  private fail(err: Error): void {
+    this.o.log.warn({ err: err.message }, 'port-forward session failed');
+    this.send(encodeGoaway(this.lastStreamId));
+    this.close();
+  }
+
+  /** Queues bytes (or a pending frame) on the transport in order. */
+  private send(frame: Buffer | Promise<Buffer>): void {
+    this.outChain = this.outChain.then(async () => {
+      const b = await frame;
+      if (!this.closed && this.transport.writable) this.transport.write(b);
+    }).catch((err: Error) => this.o.log.debug({ err: err.message }, 'port-forward write failed'));
+  }
+
+  private async onFrame(f: SpdyFrame): Promise<void> {
+    if (this.closed) return;
+    if (!f.control) return this.onData(f.streamId, f.flags, f.data);
+    if (f.type === TYPE_SYN_STREAM) return this.onSynStream(f.flags, f.data);
+    if (f.type === TYPE_PING) return this.send(encodeControl(TYPE_PING, 0, Buffer.from(f.data)));
+    if (f.type === TYPE_RST_STREAM) return this.onReset(f.data.readUInt32BE(0) & 0x7fffffff);
+    if (f.type === TYPE_GOAWAY) return this.close();
+    // SETTINGS, WINDOW_UPDATE, HEADERS: nothing to do (spdystream does no flow control)
+  }
+
+  private async onSynStream(flags: number, data: Buffer): Promise<void> {
+    const streamId = data.readUInt32BE(0) & 0x7fffffff;
+    const headers = await this.codec.decode(data.subarray(10));
+    this.lastStreamId = Math.max(this.lastStreamId, streamId);
+    const type = headers.streamtype;
+    const port = Number(headers.port);
+    const requestID = headers.requestid ?? `stream-${streamId}`;
+    if ((type !== 'error' && type !== 'data') || !Number.isInteger(port) || port < 1 || port > 65535) {
+      this.send(encodeRst(streamId, type ? RST_PROTOCOL_ERROR : RST_REFUSED_STREAM));
+      return;
+    }
+    const reply = Buffer.alloc(4);
+    reply.writeUInt32BE(streamId);
+    this.send(this.codec.encode({}).then((block) => encodeControl(TYPE_SYN_REPLY, 0, Buffer.concat([reply, block]))));
+    const key = `${requestID}`;
+    const pair = this.pairs.get(key) ?? {};
+    this.pairs.set(key, pair);
+    this.byStream.set(streamId, key);
+    if (type === 'error') pair.error = streamId;
+    else {
+      pair.data = streamId;
+      this.dial(key, pair, port);
+    }
+    if (flags & FLAG_FIN) this.onData(streamId, FLAG_FIN, Buffer.alloc(0));
+  }
+
+  private dial(key: string, pair: Pair, port: number): void {
+    const conn = this.o.dial(this.o.podIP, port);
+    const dataId = pair.data!;
+    pair.conn = conn;
+    conn.on('data', (d: Buffer) => this.send(encodeData(dataId, 0, d)));
+    conn.on('end', () => { forwarded.inc({ result: 'ok' }); this.finish(pair); });
+    conn.on('close', () => this.pairs.delete(key));
+    conn.on('error', (err) => {
+      forwarded.inc({ result: 'error' });
+      const msg = `error forwarding port ${port} to pod ${this.o.podIP}: ${err.message}`;
+      if (pair.error !== undefined) this.send(encodeData(pair.error, 0, Buffer.from(msg)));
+      this.finish(pair);
+    });
+  }
+
+  /** Half-closes both streams of a request towards the client (FIN), once. */
+  private finish(pair: Pair): void {
+    if (pair.data === undefined) return;
+    this.send(encodeData(pair.data, FLAG_FIN, Buffer.alloc(0)));
+    if (pair.error !== undefined) this.send(encodeData(pair.error, FLAG_FIN, Buffer.alloc(0)));
+    for (const id of [pair.data, pair.error]) if (id !== undefined) this.byStream.delete(id);
+    pair.data = undefined;
+    pair.error = undefined;
+  }
+
+  private onData(streamId: number, flags: number, data: Buffer): void {
+    const key = this.byStream.get(streamId);
+    const pair = key !== undefined ? this.pairs.get(key) : undefined;
+    if (!pair || pair.data !== streamId || !pair.conn) return; // error stream (client never writes) or gone
+    if (data.length > 0) pair.conn.write(data);
+    if (flags & FLAG_FIN) pair.conn.end();
+  }
+
+  private onReset(streamId: number): void {
+    const key = this.byStream.get(streamId);
+    const pair = key !== undefined ? this.pairs.get(key) : undefined;
+    if (pair?.data === streamId) pair.conn?.destroy();
+    this.byStream.delete(streamId);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pairs.values()) p.conn?.destroy();
+    this.pairs.clear();
+    this.byStream.clear();
+    this.codec.close();
+    this.transport.end();
+  }
+}
