@@ -135,3 +135,29 @@ t.test('session: replies, pipes a data stream to the pod port, reports dial erro
   t.equal(c.control(TYPE_RST_STREAM)[0].data.readUInt32BE(0), 9);
   t.equal(c.control(TYPE_PING)[0].data.readUInt32BE(0), 7);
 });
+
+t.test('session: a megabyte each way through one data stream', async (t) => {
+  const pod = createServer((s) => s.pipe(s)); // echo
+  const podPort = await listen(pod);
+  t.teardown(() => pod.close());
+  const sessions: PortForwardSession[] = [];
+  const front = createServer((s) => sessions.push(new PortForwardSession(s, { podIP: '127.0.0.1', dial: podDialer(null), log: componentLogger('test') })));
+  const frontPort = await listen(front);
+  t.teardown(() => { for (const s of sessions) s.close(); front.close(); });
+  const sock = connect(frontPort, '127.0.0.1');
+  t.teardown(() => sock.destroy());
+  const c = new Client(sock);
+  t.teardown(() => c.codec.close());
+  await c.open(1, { streamtype: 'error', port: String(podPort), requestid: '0' }, FLAG_FIN);
+  await c.open(3, { streamtype: 'data', port: String(podPort), requestid: '0' });
+  const payload = Buffer.alloc(1 << 20);
+  for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+  for (let off = 0; off < payload.length; off += 50_000) sock.write(encodeData(3, 0, payload.subarray(off, off + 50_000)));
+  sock.write(encodeData(3, FLAG_FIN, Buffer.alloc(0)));
+  await until('echo FIN', () => c.fin(3), 20_000);
+  const got = Buffer.concat(c.frames.filter((f) => !f.control && f.streamId === 3).map((f) => f.data));
+  t.equal(got.length, payload.length, 'all bytes came back');
+  t.ok(got.equals(payload), 'in order and intact');
+  t.ok(c.fin(1), 'error stream closed without a message');
+  t.equal(c.data(1), '');
+});

@@ -12,6 +12,8 @@ import {
   type SpdyFrame, TYPE_GOAWAY, TYPE_PING, TYPE_RST_STREAM, TYPE_SYN_REPLY, TYPE_SYN_STREAM,
 } from './portforward-spdy.js';
 
+const HIGH_WATER = 1 << 20;
+
 export const PORTFORWARD_WS_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
 
 const forwarded = counter({ name: 'skiff_kubelet_portforward_connections_total', help: 'port-forward connections to pods', labelNames: ['result'] as const });
@@ -48,13 +50,22 @@ export function podDialer(netns: string | null): PodDialer {
   if (netns === null) return (ip, port) => connect(port, ip);
   return (ip, port) => {
     const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', RELAY, ip, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const d = Duplex.from({ readable: child.stdout, writable: child.stdin });
+    // the readable side ends only once the relay's exit code says the connection was fine
+    const d = new Duplex({
+      read: () => { child.stdout.resume(); },
+      write: (chunk: Buffer, _enc, cb) => { child.stdin.write(chunk, cb); },
+      final: (cb) => { child.stdin.end(); cb(); },
+      destroy: (err, cb) => { child.kill(); cb(err); },
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => {
+    child.stdout.on('data', (c: Buffer) => { if (!d.push(c)) child.stdout.pause(); });
+    child.stdin.on('error', () => undefined); // EPIPE once the relay is gone; its exit code tells why
+    child.on('error', (err) => d.destroy(err));
+    child.on('close', (code) => {
       if (code) d.destroy(new Error(stderr.trim() || `relay exited ${code}`));
+      else d.push(null);
     });
-    d.on('close', () => child.kill());
     return d;
   };
 }
@@ -153,7 +164,14 @@ export class PortForwardSession {
     const conn = this.o.dial(this.o.podIP, port);
     const dataId = pair.data!;
     pair.conn = conn;
-    conn.on('data', (d: Buffer) => this.send(encodeData(dataId, 0, d)));
+    conn.on('data', (d: Buffer) => {
+      this.send(encodeData(dataId, 0, d));
+      // backpressure: stop reading the pod while the tunnel has a lot queued
+      if (this.transport.writableLength > HIGH_WATER) {
+        conn.pause();
+        this.transport.once('drain', () => conn.resume());
+      }
+    });
     conn.on('end', () => { forwarded.inc({ result: 'ok' }); this.finish(pair); });
     conn.on('close', () => this.pairs.delete(key));
     conn.on('error', (err) => {

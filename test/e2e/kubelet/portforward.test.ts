@@ -25,9 +25,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function httpGet(port: number): Promise<{ status: number; body: string }> {
+function httpGet(port: number, path = '/'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const r = get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 10_000 }, (res) => {
+    const r = get({ host: '127.0.0.1', port, path, agent: false, timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -54,7 +54,7 @@ t.test('kubectl port-forward reaches the pod\'s HTTP server, connection after co
 
   const node = await startTestNode(t, { client, nodeIP: '127.0.0.1' });
   await client.create(R.pods, podSpec('web', node.nodeName, {
-    containers: [{ name: 'httpd', image: 'skiff/busybox:1.36', command: ['sh', '-c', 'mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 80 -h /www'] }],
+    containers: [{ name: 'httpd', image: 'skiff/busybox:1.36', command: ['sh', '-c', 'mkdir -p /www && echo hello-from-pod > /www/index.html && dd if=/dev/zero bs=1024 count=512 2>/dev/null | tr \\\\0 x > /www/big && exec httpd -f -p 80 -h /www'] }],
   }), 'default');
   await waitFor('web ready', async () => isReady(await getPod(client, 'web')), 60_000);
 
@@ -72,6 +72,23 @@ t.test('kubectl port-forward reaches the pod\'s HTTP server, connection after co
     t.equal(r.status, 200, `connection ${i}: status`);
     t.equal(r.body, 'hello-from-pod\n', `connection ${i}: the pod's page`);
   }
+  // more than SPDY's 64 KiB initial window: the client does no flow control, neither may we wait for it
+  const big = await httpGet(local, '/big');
+  t.equal(big.body.length, 512 * 1024, 'a 512 KiB page arrives whole');
+  t.match(big.body, /^x+$/);
   t.notMatch(out, /error|lost connection/i, 'kubectl reported no error');
   t.equal(pf.exitCode, null, 'kubectl port-forward is still running');
+
+  // nothing listens on 81 in the pod: the reason travels back on the error stream
+  const local2 = await freePort();
+  const bad = spawn(kubectlPath, ['--kubeconfig', cfg, 'port-forward', 'pod/web', `${local2}:81`, '--address', '127.0.0.1'], { env });
+  t.teardown(() => { bad.kill('SIGKILL'); });
+  let badOut = '';
+  bad.stdout.on('data', (d) => (badOut += d));
+  bad.stderr.on('data', (d) => (badOut += d));
+  await waitFor('kubectl to listen on the second port', () => badOut.includes(`Forwarding from 127.0.0.1:${local2}`), 30_000);
+  await t.rejects(httpGet(local2), 'the local connection is closed without an answer');
+  await waitFor('kubectl to report the error', () => /error forwarding port 81 to pod [\d.]+: .*ECONNREFUSED/.test(badOut), 20_000)
+    .catch((err: Error) => { throw new Error(`${err.message}; kubectl said: ${badOut}`); });
+  t.pass('kubectl shows why the pod port could not be reached');
 });
