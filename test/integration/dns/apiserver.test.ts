@@ -50,7 +50,7 @@ t.test('dns over the real apiserver', async (t) => {
   t.equal(gone.status, 'NXDOMAIN', 'deleted Service is NXDOMAIN');
 
   for (let i = 0; i < 40; i++) await dig(srv, 'late.team.svc.cluster.local.', 'A'); // the latency histogram samples 1 query in 32
-  const text = await until(async () => (await renderMetrics()).body, (b) => /skiff_dns_queries_total\{type="SRV",rcode="NOERROR"\} [1-9]/.test(b) && /rcode="NXDOMAIN"/.test(b), 3000);
+  const text = await until(async () => (await renderMetrics()).body, (b) => /skiff_dns_queries_total\{type="SRV",rcode="NOERROR"\} [1-9]/.test(b) && /rcode="NXDOMAIN"/.test(b) && /skiff_dns_request_duration_seconds_count [1-9]/.test(b), 5000);
   t.match(text, /skiff_dns_queries_total\{type="A",rcode="NXDOMAIN"\} [1-9]/, 'queries by type and rcode');
   t.match(text, /skiff_dns_programming_latency_seconds_count [1-9]/, 'programming latency observed');
   t.match(text, /skiff_dns_request_duration_seconds_count [1-9]/, 'latency histogram');
