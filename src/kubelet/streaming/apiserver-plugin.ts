@@ -10,7 +10,7 @@ import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
 import type { Kube } from '../kube.js';
 import type { Summary } from './stats.js';
-import { acceptSpdyTunnel } from './portforward.js';
+import { acceptSpdyTunnel, isSpdyUpgrade, relaySpdyUpgrade } from './portforward.js';
 
 const log = componentLogger('pod-streaming');
 const proxied = counter({ name: 'skiff_apiserver_pod_streams_total', help: 'pods/log|exec|attach|portforward requests proxied to kubelets', labelNames: ['kind', 'result'] as const });
@@ -87,8 +87,26 @@ async function logsHandler(o: PodStreamingOptions, req: FastifyRequest<{ Params:
   }
 }
 
+/** Legacy port-forward (POST, `Upgrade: SPDY/3.1`): the same upgrade to the kubelet, then raw bytes. */
+async function spdyHandler(o: PodStreamingOptions, req: FastifyRequest<{ Params: Params }>, reply: FastifyReply) {
+  let t: Target;
+  try {
+    t = await resolveTarget(o, req.params.namespace, req.params.name, undefined);
+  } catch (err) {
+    return fail(reply, err);
+  }
+  reply.hijack();
+  const socket = req.raw.socket;
+  proxied.inc({ kind: 'portforward', result: 'spdy' });
+  relaySpdyUpgrade(`${t.base}/portForward/${encodeURIComponent(req.params.namespace)}/${encodeURIComponent(req.params.name)}`, tlsOpts(o), socket, (code, message) => {
+    const st = status(code, 'BadRequest', message);
+    socket.end(`HTTP/1.1 ${code} Error\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify(st)}`);
+  });
+}
+
 /** Relays a WebSocket upgrade (exec/attach/portforward) to the kubelet frame by frame. */
 async function upgradeHandler(o: PodStreamingOptions, kind: 'exec' | 'attach' | 'portforward', req: FastifyRequest<{ Params: Params; Querystring: Record<string, string | string[]> }>, reply: FastifyReply) {
+  if (kind === 'portforward' && isSpdyUpgrade(req.raw)) return spdyHandler(o, req, reply);
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
     return fail(reply, Object.assign(new Error(`${kind} needs a WebSocket upgrade (SPDY is not supported by this apiserver)`), { code: 400, reason: 'BadRequest' }));
   }

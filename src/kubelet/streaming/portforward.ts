@@ -1,7 +1,8 @@
 // Server side of kubectl port-forward: SPDY/3.1 sessions (portforward.k8s.io) over a byte stream
 // (the WebSocket tunnel `SPDY/3.1+portforward.k8s.io`), each data stream piped to the pod's port.
 import { spawn } from 'node:child_process';
-import type { IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect } from 'node:net';
 import { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -32,6 +33,47 @@ export function acceptSpdyTunnel(req: IncomingMessage, socket: Duplex, head: Buf
     wss.close();
     done(ws);
   });
+}
+
+const SPDY_101 = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n'
+  + 'X-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n';
+
+/** True for the legacy form: `Upgrade: SPDY/3.1` on a plain HTTP/1.1 request (no WebSocket). */
+export function isSpdyUpgrade(req: IncomingMessage): boolean {
+  return String(req.headers.upgrade ?? '').toLowerCase() === 'spdy/3.1';
+}
+
+/** Answers the legacy SPDY upgrade with 101; the socket then carries SPDY frames. */
+export function acceptSpdyUpgrade(socket: Duplex, head: Buffer): Duplex {
+  socket.write(SPDY_101);
+  if (head.length > 0) socket.unshift(head);
+  return socket;
+}
+
+/**
+ * Relays a legacy SPDY upgrade (the client's socket, already hijacked) to the kubelet's
+ * /portForward: same upgrade upstream, then bytes both ways. fail() gets non-101 answers.
+ */
+export function relaySpdyUpgrade(url: string, opts: RequestOptions, client: Duplex, fail: (code: number, message: string) => void): void {
+  const headers = { Connection: 'Upgrade', Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': 'portforward.k8s.io' };
+  const r = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { ...opts, method: 'POST', headers });
+  r.on('upgrade', (_res, upstream, head) => {
+    client.write(SPDY_101);
+    if (head.length > 0) client.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  r.on('response', (res) => {
+    let body = '';
+    res.on('data', (d: Buffer) => (body += d.toString()));
+    res.on('end', () => fail(res.statusCode ?? 500, body.trim() || `kubelet answered ${res.statusCode}`));
+  });
+  r.on('error', (err) => fail(502, err.message));
+  r.end();
 }
 
 /** Opens a byte stream to ip:port (the pod); rejects or errors when it cannot connect. */

@@ -9,7 +9,7 @@ import type { Pod } from 'kubernetes-types/core/v1.js';
 import type { ContainerRuntime, StreamSession } from '../runtime/types.js';
 import type { Logger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
-import { acceptSpdyTunnel, podDialer, PortForwardSession } from './portforward.js';
+import { acceptSpdyTunnel, acceptSpdyUpgrade, isSpdyUpgrade, podDialer, PortForwardSession } from './portforward.js';
 import { CH_CLOSE, CH_ERROR, CH_RESIZE, CH_STDERR, CH_STDIN, CH_STDOUT, exitStatus, frame, STREAM_PROTOCOLS } from './channel.js';
 
 const streams = counter({ name: 'skiff_kubelet_streams_total', help: 'Streaming sessions served by the kubelet', labelNames: ['kind'] as const });
@@ -101,23 +101,32 @@ export function bridgeSession(ws: WebSocket, s: StreamSession): void {
   });
 }
 
-/** WebSocket /portForward/NS/POD: SPDY/3.1 tunnelled in binary frames (KUBECTL.md §9.2). */
-function handlePortForward(o: KubeletServerOptions, pfClients: Set<WebSocket>, m: RegExpExecArray, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+/** /portForward/NS/POD: SPDY/3.1 tunnelled in WebSocket binary frames, or on the raw upgraded socket (KUBECTL.md §9.2). */
+function handlePortForward(o: KubeletServerOptions, pfClients: Set<{ terminate(): void }>, m: RegExpExecArray, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const p = o.listPods().find((x) => x.metadata?.namespace === m[1] && x.metadata?.name === m[2]);
   const podIP = p?.status?.podIP;
   if (!podIP) {
     socket.end(`HTTP/1.1 ${p ? 400 : 404} Error\r\nContent-Type: text/plain\r\n\r\npod ${m[1]}/${m[2]} ${p ? 'has no IP yet' : 'not found on this node'}`);
     return;
   }
+  const session = { podIP, dial: podDialer(o.netns ?? null), log: o.log };
+  if (isSpdyUpgrade(req)) {
+    const raw = { terminate: () => socket.destroy() };
+    pfClients.add(raw);
+    socket.on('close', () => pfClients.delete(raw));
+    streams.inc({ kind: 'portforward' });
+    new PortForwardSession(acceptSpdyUpgrade(socket, head), session);
+    return;
+  }
   acceptSpdyTunnel(req, socket, head, (ws) => {
     pfClients.add(ws);
     ws.on('close', () => pfClients.delete(ws));
     streams.inc({ kind: 'portforward' });
-    new PortForwardSession(createWebSocketStream(ws), { podIP, dial: podDialer(o.netns ?? null), log: o.log });
+    new PortForwardSession(createWebSocketStream(ws), session);
   });
 }
 
-function handleUpgrade(o: KubeletServerOptions, wss: WebSocketServer, pfClients: Set<WebSocket>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+function handleUpgrade(o: KubeletServerOptions, wss: WebSocketServer, pfClients: Set<{ terminate(): void }>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const url = new URL(req.url ?? '/', 'http://kubelet');
   const pf = /^\/portForward\/([^/]+)\/([^/]+)$/.exec(url.pathname);
   if (pf) return handlePortForward(o, pfClients, pf, req, socket, head);
@@ -146,7 +155,7 @@ function handleUpgrade(o: KubeletServerOptions, wss: WebSocketServer, pfClients:
  */
 export async function startKubeletServer(o: KubeletServerOptions): Promise<KubeletServer> {
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (p) => STREAM_PROTOCOLS.find((x) => p.has(x)) ?? false });
-  const pfClients = new Set<WebSocket>();
+  const pfClients = new Set<{ terminate(): void }>();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://kubelet');
     const logs = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);

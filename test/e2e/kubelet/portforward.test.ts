@@ -79,6 +79,23 @@ t.test('kubectl port-forward reaches the pod\'s HTTP server, connection after co
   t.notMatch(out, /error|lost connection/i, 'kubectl reported no error');
   t.equal(pf.exitCode, null, 'kubectl port-forward is still running');
 
+  // the legacy form: POST with Upgrade: SPDY/3.1 (kubectl without WebSocket tunnelling)
+  const local3 = await freePort();
+  const legacy = spawn(kubectlPath, ['--kubeconfig', cfg, '-v=6', 'port-forward', 'pod/web', `${local3}:80`, '--address', '127.0.0.1'], { env: { ...env, KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } });
+  t.teardown(() => { legacy.kill('SIGKILL'); });
+  let legacyOut = '';
+  legacy.stdout.on('data', (d) => (legacyOut += d));
+  legacy.stderr.on('data', (d) => (legacyOut += d));
+  await waitFor('legacy kubectl to listen', () => legacyOut.includes(`Forwarding from 127.0.0.1:${local3}`), 30_000)
+    .catch((err: Error) => { throw new Error(`${err.message}; kubectl said: ${legacyOut}`); });
+  for (const i of [1, 2]) {
+    const r = await httpGet(local3).catch((err: Error) => { throw new Error(`legacy connection ${i}: ${err.message}; kubectl said: ${legacyOut}`); });
+    t.equal(r.body, 'hello-from-pod\n', `legacy SPDY upgrade, connection ${i}: the pod's page`);
+  }
+  legacy.kill('SIGKILL');
+  t.match(legacyOut, /verb="POST" url="[^"]+\/portforward" status="101/, 'kubectl used the SPDY upgrade');
+  t.notMatch(legacyOut, /verb="GET" url="[^"]+\/portforward"/, 'and no WebSocket');
+
   // nothing listens on 81 in the pod: the reason travels back on the error stream
   const local2 = await freePort();
   const bad = spawn(kubectlPath, ['--kubeconfig', cfg, 'port-forward', 'pod/web', `${local2}:81`, '--address', '127.0.0.1'], { env });
