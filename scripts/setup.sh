@@ -41,12 +41,13 @@ say "build (tsc)"
 npx tsc -p tsconfig.json
 
 if ! docker info >/dev/null 2>&1; then
+  # setsid: dockerd outlives the shell (and process group) that started it
   say "starting dockerd (--bridge=none --iptables=false --ip-masq=false)"
   mkdir -p /var/log
   if command -v containerd >/dev/null && ! pgrep -x containerd >/dev/null; then
-    nohup containerd >/var/log/skiff-containerd.log 2>&1 &
+    setsid nohup containerd >/var/log/skiff-containerd.log 2>&1 &
   fi
-  nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false >/var/log/skiff-dockerd.log 2>&1 &
+  setsid nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-masq=false >/var/log/skiff-dockerd.log 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/skiff-dockerd.log" >&2; tail -20 /var/log/skiff-dockerd.log >&2; exit 1; }
 fi
