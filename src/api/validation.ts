@@ -210,6 +210,18 @@ function validateSelectorTemplate(spec: Obj, e: Errs, restart = ['Always']): voi
   validatePodSpec(tpl.spec, 'spec.template.spec', e, restart);
 }
 
+/** ConfigMap/Secret maps: valid config keys, string values, base64 where the values are encoded. */
+function validateKeyedData(o: Obj, f: string, e: Errs, base64: boolean): void {
+  const d = o[f];
+  if (d === undefined || d === null) return;
+  if (!isObj(d)) return e.type(f, d, 'an object');
+  for (const [k, v] of Object.entries(d)) {
+    if (!CONFIG_KEY.test(k)) e.invalid(`${f}[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
+    if (typeof v !== 'string') e.type(`${f}[${k}]`, v, 'a string');
+    else if (base64 && !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) e.invalid(`${f}[${k}]`, '<secret contents redacted>', 'illegal base64 data');
+  }
+}
+
 const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
 
 const validators: Record<string, (o: Obj, e: Errs) => void> = {
@@ -297,33 +309,11 @@ const validators: Record<string, (o: Obj, e: Errs) => void> = {
     validatePodSpec(jt.template.spec, 'spec.jobTemplate.spec.template.spec', e, ['OnFailure', 'Never']);
   },
   ConfigMap(o, e) {
-    for (const f of ['data', 'binaryData']) {
-      const d = o[f];
-      if (d === undefined || d === null) continue;
-      if (!isObj(d)) {
-        e.type(f, d, 'an object');
-        continue;
-      }
-      for (const [k, v] of Object.entries(d)) {
-        if (!CONFIG_KEY.test(k)) e.invalid(`${f}[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
-        if (typeof v !== 'string') e.type(`${f}[${k}]`, v, 'a string');
-      }
-    }
+    for (const f of ['data', 'binaryData']) validateKeyedData(o, f, e, false);
   },
   Secret(o, e) {
-    for (const f of ['data', 'stringData']) {
-      const d = o[f];
-      if (d === undefined || d === null) continue;
-      if (!isObj(d)) {
-        e.type(f, d, 'an object');
-        continue;
-      }
-      for (const [k, v] of Object.entries(d)) {
-        if (!CONFIG_KEY.test(k)) e.invalid(`${f}[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
-        if (typeof v !== 'string') e.type(`${f}[${k}]`, v, 'a string');
-        else if (f === 'data' && !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) e.invalid(`${f}[${k}]`, '<secret contents redacted>', 'illegal base64 data');
-      }
-    }
+    validateKeyedData(o, 'data', e, true);
+    validateKeyedData(o, 'stringData', e, false);
     if (o.type === 'kubernetes.io/tls') {
       const d = { ...((o.data as Obj) ?? {}), ...((o.stringData as Obj) ?? {}) };
       for (const k of ['tls.crt', 'tls.key']) if (d[k] === undefined) e.required(`data[${k}]`);
