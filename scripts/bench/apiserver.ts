@@ -1,5 +1,5 @@
 // Bench: the apiserver over its two stores, and etcd alone, in one run. Prints one JSON document.
-//  - sqlite: build() from src/apiserver/app.ts on a SqliteStore file (WAL, synchronous=FULL), plain
+//  - sqlite: build() from src/apiserver/app.ts on a SqliteStore file (WAL, group commit with one fsync per batch), plain
 //    HTTP on loopback, RestClient with keep-alive; the server runs in this process.
 //  - etcd: the same apiserver on an EtcdStore against a real etcd started (and killed) here.
 //  - etcdDirect: etcd alone, a bounded put loop with the etcd3 client (concurrency 32).

@@ -1,3 +1,4 @@
+import { poll } from '../../helpers/poll.js';
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -19,20 +20,6 @@ const which = (cmd: string) => new Promise<boolean>((res) => spawn('sh', ['-c', 
 
 interface Member { name: string; client: number; peer: number; dir: string; proc?: ChildProcess }
 
-async function poll<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 function killWait(p: ChildProcess | undefined, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();

@@ -1,3 +1,4 @@
+import { poll as pollEvery } from '../../helpers/poll.js';
 import t, { type Test } from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,20 +44,7 @@ spec:
 
 interface PodView { name: string; node: string; ip: string; ready: boolean; deleting: boolean }
 
-async function poll<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const poll = <T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> => pollEvery(what, timeoutMs, fn, 500);
 
 /** `lab down` left nothing: no lab or pod netns, no containers, no node processes, no state. */
 async function assertDown(t: Test, lab: LabState, podNetns: string[] = []): Promise<void> {
