@@ -14,6 +14,9 @@ function mapErr(err: unknown, rev?: number): never {
   throw err;
 }
 
+/** How many recent watch events are kept so that every watcher of a change gets the same object. */
+const RECENT_EVENTS = 4096;
+
 /**
  * The HA store: an etcd v3 cluster. Keys live under one prefix; resourceVersions are etcd
  * mod_revisions, so several apiservers share one revision space and watches resume across them.
@@ -128,7 +131,11 @@ export class EtcdStore implements Store {
     };
   }
 
-  /** Events of this turn of the event loop, by revision and key; dropped on the next turn. */
+  /**
+   * Recent events by revision, type and key: the last RECENT_EVENTS of them, oldest evicted first.
+   * Watchers of one prefix get their copies in different gRPC messages, often on different turns
+   * of the event loop, so a window by count (not by turn) is what makes them share one object.
+   */
   private readonly recent = new Map<string, StoreEvent>();
 
   /**
@@ -139,7 +146,7 @@ export class EtcdStore implements Store {
     const id = `${kv.mod_revision}\0${type}\0${kv.key.toString()}`;
     let ev = this.recent.get(id);
     if (ev) return ev;
-    if (!this.recent.size) setImmediate(() => this.recent.clear());
+    if (this.recent.size >= RECENT_EVENTS) this.recent.delete(this.recent.keys().next().value as string);
     const prevValue = prev ? Buffer.from(prev.value) : undefined;
     ev =
       type === 'put'
