@@ -21,11 +21,32 @@ export interface SchemaCheck {
   typeErrors: FieldTypeError[];
 }
 
-/** Where a value sits: its field path, the Go struct holding it and the index-free JSON path. */
-interface At {
-  path: string;
-  struct: string;
-  goPath: string;
+/**
+ * Where a value sits: the Go struct holding it, and (built only when a message needs them) its
+ * field path and index-free JSON path. Walking a valid object builds no strings.
+ */
+class At {
+  constructor(
+    private readonly up: At | null,
+    private readonly seg: string | number,
+    /** a list index or map key: `[seg]` in the field path, nothing in the Go path */
+    private readonly bracket: boolean,
+    readonly struct: string,
+  ) {}
+
+  get path(): string {
+    if (!this.up) return '';
+    const p = this.up.path;
+    if (this.bracket) return `${p}[${this.seg}]`;
+    return p ? `${p}.${this.seg}` : String(this.seg);
+  }
+
+  get goPath(): string {
+    if (!this.up) return '';
+    const g = this.up.goPath;
+    if (this.bracket) return g;
+    return g ? `${g}.${this.seg}` : String(this.seg);
+  }
 }
 
 type Walker = (v: unknown, at: At, out: SchemaCheck) => void;
@@ -46,7 +67,7 @@ function jsonKind(v: unknown): string {
 }
 
 function child(at: At, key: string, struct?: string): At {
-  return { path: at.path ? `${at.path}.${key}` : key, struct: struct ?? at.struct, goPath: at.goPath ? `${at.goPath}.${key}` : key };
+  return new At(at, key, false, struct ?? at.struct);
 }
 
 function typeError(out: SchemaCheck, at: At, v: unknown, goType: string, shown?: string): void {
@@ -167,7 +188,7 @@ function compileArray(s: Obj): Walker {
   return (v, at, out) => {
     if (v === null) return;
     if (!Array.isArray(v)) return typeError(out, at, v, gt);
-    for (let i = 0; i < v.length; i++) items(v[i], { ...at, path: `${at.path}[${i}]` }, out);
+    for (let i = 0; i < v.length; i++) items(v[i], new At(at, i, true, at.struct), out);
   };
 }
 
@@ -177,7 +198,7 @@ function compileMap(s: Obj): Walker {
   return (v, at, out) => {
     if (v === null) return;
     if (!isObj(v)) return typeError(out, at, v, gt);
-    if (values) for (const [k, x] of Object.entries(v)) values(x, { ...at, path: `${at.path}[${k}]` }, out);
+    if (values) for (const [k, x] of Object.entries(v)) values(x, new At(at, k, true, at.struct), out);
   };
 }
 
@@ -213,6 +234,6 @@ export function checkSchema(apiVersion: string, kind: string, obj: unknown): Sch
   const out: SchemaCheck = { unknown: [], typeErrors: [] };
   const name = schemaFor(apiVersion, kind);
   if (!name) return out;
-  named(name)(obj, { path: '', struct: kind, goPath: '' }, out);
+  named(name)(obj, new At(null, '', false, kind), out);
   return out;
 }

@@ -66,6 +66,10 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
   const app = (opts.https ? Fastify({ ...base, https: opts.https }) : Fastify(base)) as unknown as FastifyInstance;
   const core = new ApiCore(opts.store, { serviceCIDR: opts.serviceCIDR, nodePortRange: opts.nodePortRange, transformer: opts.transformer });
   await core.bootstrap();
+  // records of ClusterIPs/NodePorts whose Service never got written (a crash between the two) are reclaimed
+  const repair = setInterval(() => void core.repairAllocations().catch((err: unknown) => log.warn({ err }, 'allocation repair failed')), 3 * 60_000);
+  repair.unref();
+  app.addHook('onClose', async () => clearInterval(repair));
   installProtobufDecoder();
   if (opts.advertise) await ensureKubernetesService(core, opts.advertise);
   const hooks = opts.hooks ?? {};
@@ -113,10 +117,10 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
   });
   app.addHook('onResponse', async (req, reply) => {
     const t0 = (req as unknown as { t0?: number }).t0;
-    const parsed = tryParse(req.url);
+    const parsed = tryParse(req);
     const verb = verbOf(req.method, parsed, req.query as Record<string, unknown>);
-    requests.inc({ verb, resource: parsed?.info.resource ?? 'nonresource', code: String(reply.statusCode) });
-    if (t0 !== undefined && verb !== 'watch') latency.observe({ verb }, (performance.now() - t0) / 1000);
+    requestCounter(verb, parsed?.info.resource ?? 'nonresource', reply.statusCode).inc();
+    if (t0 !== undefined && verb !== 'watch') latencyOf(verb).observe((performance.now() - t0) / 1000);
   });
 
   const admit: RestContext['admit'] = async (attrs, operation, object, oldObject, dryRun) => {
@@ -171,7 +175,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
   for (const plugin of hooks.plugins ?? []) await plugin(app);
 
   const resourceRoute = async (req: FastifyRequest, reply: import('fastify').FastifyReply): Promise<unknown> => {
-    const p = parseResourcePath(req.url);
+    const p = parsedPathOf(req);
     if (!p) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
     switch (req.method) {
       case 'GET':
@@ -199,7 +203,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
 export function attributesOf(req: FastifyRequest): RequestAttributes {
   const user = req.user ?? { username: 'system:anonymous', groups: ['system:unauthenticated'] };
   const path = req.url.split('?')[0];
-  const parsed = tryParse(req.url);
+  const parsed = tryParse(req);
   if (!parsed) return { user, verb: req.method.toLowerCase(), isResourceRequest: false, path, apiGroup: '', apiVersion: '' };
   // exec/attach/portforward arrive as WebSocket GETs; Kubernetes authorizes them as `create`.
   const streaming = parsed.info.resource === 'pods' && ['exec', 'attach', 'portforward'].includes(parsed.subresource ?? '');
@@ -217,12 +221,44 @@ export function attributesOf(req: FastifyRequest): RequestAttributes {
   };
 }
 
-function tryParse(url: string): ReturnType<typeof parseResourcePath> {
+/** parseResourcePath of a request's URL, parsed once per request (route, authorization, metrics). */
+const parsedPaths = new WeakMap<FastifyRequest, { path: ReturnType<typeof parseResourcePath> } | { err: unknown }>();
+
+function parsedPathOf(req: FastifyRequest): ReturnType<typeof parseResourcePath> {
+  let r = parsedPaths.get(req);
+  if (!r) {
+    try {
+      r = { path: parseResourcePath(req.url) };
+    } catch (err) {
+      r = { err };
+    }
+    parsedPaths.set(req, r);
+  }
+  if ('err' in r) throw r.err;
+  return r.path;
+}
+
+function tryParse(req: FastifyRequest): ReturnType<typeof parseResourcePath> {
   try {
-    return parseResourcePath(url);
+    return parsedPathOf(req);
   } catch {
     return null;
   }
+}
+
+/** Metric children by label values: prom-client hashes label objects on every call otherwise. */
+const requestCounters = new Map<string, ReturnType<typeof requests.labels>>();
+function requestCounter(verb: string, resource: string, code: number): ReturnType<typeof requests.labels> {
+  const key = `${verb} ${resource} ${code}`;
+  let c = requestCounters.get(key);
+  if (!c) requestCounters.set(key, (c = requests.labels({ verb, resource, code: String(code) })));
+  return c;
+}
+const latencies = new Map<string, ReturnType<typeof latency.labels>>();
+function latencyOf(verb: string): ReturnType<typeof latency.labels> {
+  let h = latencies.get(verb);
+  if (!h) latencies.set(verb, (h = latency.labels({ verb })));
+  return h;
 }
 
 function forbiddenMessage(a: RequestAttributes, reason?: string): string {

@@ -16,8 +16,16 @@ export async function ensureKubernetesService(core: ApiCore, advertise: { addres
         metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
         spec: { type: 'ClusterIP', clusterIP: ip, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: advertise.port }], sessionAffinity: 'None' },
       }, {})
-      .catch((err) => {
-        if (!(err instanceof StatusError && err.code === 409)) throw err;
+      .catch(async (err) => {
+        if (err instanceof StatusError && err.code === 409) return;
+        // another apiserver on the same store is creating it: its claim on the IP makes ours a 422
+        if (err instanceof StatusError && err.code === 422) {
+          for (let i = 0; i < 50; i++) {
+            if (await core.storage(svcInfo).tryGet('kubernetes', 'default')) return;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        throw err;
       });
   }
   const ep = {

@@ -15,6 +15,8 @@ export interface WriteOptions {
   dryRun?: boolean;
   fieldManager?: string;
   subresource?: string;
+  /** create: the caller hands `body` over (freshly decoded JSON), so it is changed in place, not copied */
+  bodyOwned?: boolean;
   /** invoked after defaulting/validation, before persisting (admission) */
   admit?: (op: 'CREATE' | 'UPDATE' | 'DELETE', obj: KubeObject | undefined, old: KubeObject | undefined) => Promise<void>;
 }
@@ -43,7 +45,7 @@ export class ApiCore {
       const t = info.resource === 'secrets' ? opts.transformer : undefined;
       this.storages.set(`${info.group}/${info.resource}`, new ResourceStorage(info, store, t));
     }
-    this.allocators = new ServiceAllocators(opts.serviceCIDR ?? '10.96.0.0/12', opts.nodePortRange);
+    this.allocators = new ServiceAllocators(store, opts.serviceCIDR ?? '10.96.0.0/12', opts.nodePortRange);
   }
 
   storage(info: { group: string; resource: string }): ResourceStorage {
@@ -52,10 +54,9 @@ export class ApiCore {
     return s;
   }
 
-  /** Rebuilds allocator state from the store and creates the initial namespaces. */
+  /** Reconciles ClusterIP/NodePort records with the stored Services and creates the initial namespaces. */
   async bootstrap(): Promise<void> {
-    const svc = this.storage({ group: '', resource: 'services' });
-    this.allocators.rebuild((await svc.list(undefined)).items);
+    await this.repairAllocations();
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
       const nsInfo = RESOURCES.find((r) => r.resource === 'namespaces')!;
       if (!(await this.storage(nsInfo).tryGet(ns))) {
@@ -66,6 +67,12 @@ export class ApiCore {
     }
   }
 
+  /** Allocation records vs stored Services (at start, then periodically: see build()). */
+  async repairAllocations(): Promise<void> {
+    const svc = this.storage({ group: '', resource: 'services' });
+    await this.allocators.repair((await svc.list(undefined)).items);
+  }
+
   async ensureNamespace(info: ResourceInfo, namespace: string | undefined, creating: boolean): Promise<void> {
     if (!info.namespaced || !namespace) return;
     const ns = await this.storage({ group: '', resource: 'namespaces' }).tryGet(namespace);
@@ -74,9 +81,10 @@ export class ApiCore {
       throw new StatusError(403, 'Forbidden', `unable to create new content in namespace ${namespace} because it is being terminated`, { name: namespace, kind: 'namespaces' });
   }
 
-  prepareNew(info: ResourceInfo, namespace: string | undefined, body: KubeObject): KubeObject {
+  /** The object to write from a request body: copied, unless `owned` (the caller hands the body over). */
+  prepareNew(info: ResourceInfo, namespace: string | undefined, body: KubeObject, owned = false): KubeObject {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.badRequest('the body of the request must be a JSON object');
-    const obj = structuredClone(body);
+    const obj = owned ? body : structuredClone(body);
     const want = apiVersionOf(info);
     if (obj.kind !== undefined && obj.kind !== info.kind) throw errors.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${want}) or kind ${obj.kind} is not ${info.kind}`);
     if (obj.apiVersion !== undefined && obj.apiVersion !== want) throw errors.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${want})`);
@@ -93,7 +101,7 @@ export class ApiCore {
   }
 
   async create(info: ResourceInfo, namespace: string | undefined, body: KubeObject, opts: WriteOptions): Promise<KubeObject> {
-    const obj = this.prepareNew(info, namespace, body);
+    const obj = this.prepareNew(info, namespace, body, opts.bodyOwned);
     const m = obj.metadata!;
     if (!m.name && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
     await this.ensureNamespace(info, m.namespace, true);
@@ -108,15 +116,12 @@ export class ApiCore {
     if (info.hasStatus || hasSpec(obj)) m.generation = 1;
     recordManagedFields(obj, undefined, opts.fieldManager, 'Update', opts.subresource);
     await opts.admit?.('CREATE', obj, undefined);
-    const got = info.resource === 'services' ? this.allocators.allocate(obj) : undefined;
-    if (opts.dryRun) {
-      if (got) this.allocators.release(got);
-      return obj;
-    }
+    const got = info.resource === 'services' ? await this.allocators.allocate(obj, undefined, opts.dryRun) : undefined;
+    if (opts.dryRun) return obj;
     try {
       return await this.storage(info).create(obj);
     } catch (err) {
-      if (got) this.allocators.release(got);
+      if (got) await this.allocators.release(got);
       throw err;
     }
   }
@@ -136,26 +141,24 @@ export class ApiCore {
     if (upd.length) throw errors.invalid(info.kind, info.group, name, upd);
     recordManagedFields(next, cur, opts.fieldManager, 'Update', opts.subresource);
     await opts.admit?.('UPDATE', next, cur);
-    const got = info.resource === 'services' && opts.subresource !== 'status' ? this.allocators.allocate(next, cur) : undefined;
-    if (opts.dryRun) {
-      if (got) this.allocators.release(got);
-      return next;
-    }
+    const got = info.resource === 'services' && opts.subresource !== 'status' ? await this.allocators.allocate(next, cur, opts.dryRun) : undefined;
+    if (opts.dryRun) return next;
     // deletionTimestamp set and the last finalizer removed: the object goes away now.
     if (next.metadata!.deletionTimestamp && (next.metadata!.finalizers ?? []).length === 0 && !(info.resource === 'namespaces' && ((next.spec as Obj)?.finalizers as string[] | undefined)?.length)) {
       if (info.resource === 'pods' && next.metadata!.deletionGracePeriodSeconds !== 0 && (next.spec as Obj)?.nodeName) {
         return this.storage(info).update(next, Number(cur.metadata!.resourceVersion));
       }
       const gone = await this.storage(info).delete(name, namespace, Number(cur.metadata!.resourceVersion));
-      if (info.resource === 'services') this.allocators.releaseService(cur);
+      if (info.resource === 'services') await this.allocators.releaseService(cur);
+      if (got) await this.allocators.release(got);
       return gone;
     }
     try {
       const saved = await this.storage(info).update(next, Number(cur.metadata!.resourceVersion));
-      if (info.resource === 'services') this.allocators.releaseService(cur, saved);
+      if (info.resource === 'services') await this.allocators.releaseService(cur, saved);
       return saved;
     } catch (err) {
-      if (got) this.allocators.release(got);
+      if (got) await this.allocators.release(got);
       throw err;
     }
   }
@@ -252,7 +255,7 @@ export class ApiCore {
         if (opts.dryRun) return { object: cur, deleted: true };
         try {
           const gone = await st.delete(name, namespace, Number(cur.metadata!.resourceVersion));
-          if (info.resource === 'services') this.allocators.releaseService(cur);
+          if (info.resource === 'services') await this.allocators.releaseService(cur);
           return { object: gone, deleted: true };
         } catch (err) {
           if (err instanceof StatusError && err.code === 409 && attempt < 5) continue;

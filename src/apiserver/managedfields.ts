@@ -116,6 +116,16 @@ export function recordManagedFields(obj: KubeObject, old: KubeObject | undefined
     if (!entries.length) delete obj.metadata!.managedFields;
     return;
   }
+  // A new object nobody manages yet: the manager owns every leaf, built as FieldsV1 in one walk.
+  if (!old && !entries.length) {
+    const fields = newObjectFields(obj, '', ROOT);
+    if (fields !== null) {
+      const out: ManagedEntry[] = fields || operation === 'Apply' ? [{ manager, operation, apiVersion: managedApiVersion(obj), time: nowIso(), fieldsType: 'FieldsV1', fieldsV1: fields ?? {}, ...(subresource ? { subresource } : {}) }] : [];
+      obj.metadata!.managedFields = out as never;
+      if (!out.length) delete obj.metadata!.managedFields;
+      return;
+    }
+  }
   const leaves = leafPaths(stripMeta(obj));
   const changed = old ? leaves.filter((p) => JSON.stringify(valueAt(obj, p)) !== JSON.stringify(valueAt(old, p))) : leaves;
   setOwnership(obj, entries, manager, operation, changed, subresource, false);
@@ -135,8 +145,7 @@ export function setOwnership(
   const taken = new Set(takeFromOthers.map(pathKey));
   const out: ManagedEntry[] = [];
   let mine: ManagedEntry | undefined;
-  const info = findKind(String(obj.apiVersion), String(obj.kind));
-  const apiVersion = info ? apiVersionOf(info) : String(obj.apiVersion);
+  const apiVersion = managedApiVersion(obj);
   for (const e of entries) {
     const own = e.manager === manager && e.operation === operation && (e.subresource ?? '') === (subresource ?? '');
     if (own) {
@@ -156,6 +165,62 @@ export function setOwnership(
   }
   obj.metadata!.managedFields = out as never;
   if (!out.length) delete obj.metadata!.managedFields;
+}
+
+function managedApiVersion(obj: KubeObject): string {
+  const info = findKind(String(obj.apiVersion), String(obj.kind));
+  return info ? apiVersionOf(info) : String(obj.apiVersion);
+}
+
+const ROOT = 0;
+const META = 1;
+const INNER = 2;
+
+/**
+ * FieldsV1 of every leaf of a new object: what toFieldsV1(leafPaths(obj)) gives, minus leaves that
+ * valueAt cannot reach, in one walk without path arrays. undefined: no leaf at all. null: a keyed
+ * list whose keys valueAt would not resolve one to one (missing, non-scalar or repeated keys),
+ * left to the general path.
+ */
+function newObjectFields(v: unknown, parentField: string, level: number): Obj | undefined | null {
+  if (v === undefined) return undefined;
+  if (isObj(v)) {
+    const keys = Object.keys(v);
+    if (keys.length === 0) return level === ROOT ? undefined : {};
+    const node: Obj = {};
+    let any = false;
+    for (const k of keys) {
+      if (level === ROOT && IGNORED_TOP.has(k)) continue;
+      if (level === META && IGNORED_META.has(k)) continue;
+      const c = newObjectFields(v[k], k, level === ROOT && k === 'metadata' ? META : INNER);
+      if (c === null) return null;
+      if (c === undefined) continue;
+      node[`f:${k}`] = c;
+      any = true;
+    }
+    return any ? node : undefined;
+  }
+  if (Array.isArray(v)) {
+    const key = v.length && isObj(v[0]) ? mergeKeyFor(parentField, v[0]) : undefined;
+    if (!key) return {};
+    const node: Obj = {};
+    for (const item of v) {
+      if (!isObj(item)) continue;
+      const kv = item[key];
+      if (kv === undefined || (kv !== null && typeof kv === 'object')) return null;
+      const seg = `k:${JSON.stringify({ [key]: kv })}`;
+      if (seg in node) return null;
+      const sub: Obj = { '.': {} };
+      for (const [k, x] of Object.entries(item)) {
+        const c = newObjectFields(x, k, INNER);
+        if (c === null) return null;
+        if (c !== undefined) sub[`f:${k}`] = c;
+      }
+      node[seg] = sub;
+    }
+    return node;
+  }
+  return {};
 }
 
 function stripMeta(obj: KubeObject): KubeObject {

@@ -35,13 +35,18 @@ export interface RestContext {
 function writeOpts(ctx: RestContext, req: FastifyRequest, p: ParsedPath): WriteOptions {
   const q = req.query as Query;
   const dryRun = q1(q, 'dryRun') === 'All';
-  const attrs = ctx.attrs(req);
+  let attrs: RequestAttributes | undefined;
   return {
     dryRun,
     fieldManager: q1(q, 'fieldManager') ?? defaultManager(String(req.headers['user-agent'] ?? '')),
     subresource: p.subresource,
-    admit: (op, obj, old) => ctx.admit(attrs, op, obj, old, dryRun),
+    admit: (op, obj, old) => ctx.admit((attrs ??= ctx.attrs(req)), op, obj, old, dryRun),
   };
+}
+
+function isJsonBody(contentType: string | undefined): boolean {
+  const ct = (contentType ?? 'application/json').split(';')[0].trim().toLowerCase();
+  return ct === 'application/json' || ct === '';
 }
 
 function defaultManager(ua: string): string {
@@ -165,7 +170,8 @@ export async function handleCreate(ctx: RestContext, req: FastifyRequest, reply:
   const body = decodeBody(req.body as Buffer, req.headers['content-type']) as KubeObject;
   if (!body) throw errors.badRequest('the request body is empty');
   strictCheck(req, reply, p.info, body);
-  const obj = await ctx.core.create(p.info, p.namespace, body, writeOpts(ctx, req, p));
+  // a JSON body is parsed fresh for this request and used only here: create may change it in place
+  const obj = await ctx.core.create(p.info, p.namespace, body, { ...writeOpts(ctx, req, p), bodyOwned: isJsonBody(req.headers['content-type']) });
   reply.code(201);
   return obj;
 }

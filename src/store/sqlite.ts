@@ -8,6 +8,8 @@ type PendingWrite = { apply: () => { result: unknown; event: StoreEvent }; resol
 /** A committed batch waiting for its WAL fsync: its events and the callers to answer once durable. */
 type Unsynced = { rev: number; events: StoreEvent[]; settle: () => void; fail: (err: Error) => void };
 
+type Outcome = { ok: true; result: unknown; event: StoreEvent } | { ok: false; err: unknown };
+
 type Row = { rev: number; key: string; value: Buffer; create_rev: number; deleted: number; prev_rev: number | null };
 
 /**
@@ -25,6 +27,8 @@ export class SqliteStore implements Store {
   private rev: number;
   private compacted: number;
   private readonly stmts: Record<string, Database.Statement>;
+  /** one group commit: the batch's writes in order, in one transaction */
+  private readonly applyBatch: (batch: PendingWrite[], outcomes: Outcome[], startRev: number) => void;
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private closed = false;
@@ -65,6 +69,18 @@ export class SqliteStore implements Store {
       since: this.db.prepare('SELECT rev, key, value, create_rev, deleted, prev_rev FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev'),
       prevVal: this.db.prepare('SELECT value FROM log WHERE rev = ?'),
     };
+    this.applyBatch = this.db.transaction((batch: PendingWrite[], outcomes: Outcome[], startRev: number) => {
+      for (const w of batch) {
+        try {
+          outcomes.push({ ok: true, ...w.apply() });
+        } catch (err) {
+          // A precondition failed before this write touched the database: only it fails.
+          if (!(err instanceof StoreError)) throw err;
+          outcomes.push({ ok: false, err });
+        }
+      }
+      if (this.rev !== startRev) this.stmts.setRev.run(this.rev);
+    });
     const meta = this.db.prepare('SELECT name, num FROM meta').all() as { name: string; num: number }[];
     const maxLog = (this.db.prepare('SELECT MAX(rev) AS m FROM log').get() as { m: number | null }).m ?? 0;
     this.rev = Math.max(maxLog, meta.find((m) => m.name === 'rev')?.num ?? 0);
@@ -181,20 +197,9 @@ export class SqliteStore implements Store {
     this.pending = [];
     if (!batch.length) return;
     const startRev = this.rev;
-    const outcomes: ({ ok: true; result: unknown; event: StoreEvent } | { ok: false; err: unknown })[] = [];
+    const outcomes: Outcome[] = [];
     try {
-      this.db.transaction(() => {
-        for (const w of batch) {
-          try {
-            outcomes.push({ ok: true, ...w.apply() });
-          } catch (err) {
-            // A precondition failed before this write touched the database: only it fails.
-            if (!(err instanceof StoreError)) throw err;
-            outcomes.push({ ok: false, err });
-          }
-        }
-        if (this.rev !== startRev) this.stmts.setRev.run(this.rev);
-      })();
+      this.applyBatch(batch, outcomes, startRev);
     } catch (err) {
       // The transaction rolled back: nothing of this batch is stored.
       this.rev = startRev;
