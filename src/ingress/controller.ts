@@ -13,7 +13,7 @@ import { componentLogger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import {
   SERVICE_NAME_LABEL, toClassInfo, toIngressInfo, toSecretInfo, toServiceInfo, toSliceInfo,
-  type IngressInfo, type IngressSnapshot, type SecretInfo, type SliceInfo,
+  type ClassInfo, type IngressInfo, type IngressSnapshot, type SecretInfo, type SliceInfo,
 } from './model.js';
 import { claimedIngresses, renderRoutes, type RouteTable } from './routes.js';
 
@@ -29,6 +29,8 @@ export interface ControllerOptions {
   apply(table: RouteTable): { failedSecrets: string[] };
   /** minimum time between two route-table renders (coalescing), default 50ms */
   minSyncIntervalMs?: number;
+  /** whether this instance writes status (the holder of the status Lease); default always */
+  isStatusWriter?: () => boolean;
   statusWorkers?: number;
 }
 
@@ -53,6 +55,10 @@ export class IngressController {
   private claimed = new Set<string>();
   private readonly secretCache = new Map<string, { rv: string; info: SecretInfo }>();
   private readonly emitted = new Map<string, Set<string>>();
+  /** status writes whose watch event has not reached the cache yet: key -> {rv written over, addresses} */
+  private readonly pendingStatus = new Map<string, { rv: string; want: string }>();
+  /** status writes done by this controller (tests, metrics) */
+  statusWrites = 0;
   private resync?: NodeJS.Timeout;
   /** resolves the next time a sync has applied (tests, startup) */
   private syncWaiters: (() => void)[] = [];
@@ -89,6 +95,11 @@ export class IngressController {
     this.stopWorkers?.();
     this.factory.stop();
     for (const w of this.syncWaiters.splice(0)) w();
+  }
+
+  /** Re-evaluates everything now (e.g. after becoming the status writer). */
+  resyncNow(): void {
+    this.queue.add(SYNC);
   }
 
   /** Resolves after the next route-table sync completes. */
@@ -148,12 +159,10 @@ export class IngressController {
       log.info({ ingresses: claimed.length, hash: hash.slice(0, 12) }, 'route table swapped');
     }
     this.recordProblems(all, problems);
-    const newClaimed = new Set(claimed);
-    this.claimed = newClaimed;
-    const ours = this.opts.publishAddresses;
-    for (const ing of all) {
-      const stale = newClaimed.has(ing.key) ? !sameList(ing.statusAddresses, ours) : ing.statusAddresses.length > 0 && sameList(ing.statusAddresses, ours);
-      if (stale) this.queue.add(`status/${ing.key}`);
+    this.claimed = new Set(claimed);
+    for (const k of this.pendingStatus.keys()) if (!all.some((i) => i.key === k)) this.pendingStatus.delete(k);
+    if (this.opts.isStatusWriter?.() ?? true) {
+      for (const ing of all) if (this.wantedStatus(ing, snap.classes) !== undefined) this.queue.add(`status/${ing.key}`);
     }
     this.syncCount++;
     for (const w of this.syncWaiters.splice(0)) w();
@@ -179,18 +188,42 @@ export class IngressController {
     for (const [k, v] of byIngress) if (all.some((i) => i.key === k)) this.emitted.set(k, v);
   }
 
+  /** The addresses status should have, or undefined when it is right already or not ours to touch. */
+  private wantedStatus(ing: IngressInfo, classes: ClassInfo[]): string[] | undefined {
+    const want = statusAddressesFor(ing, this.claimed.has(ing.key), classes, this.opts.controllerName, this.opts.publishAddresses);
+    if (!want || sameList(ing.statusAddresses, want)) return undefined;
+    // written already, the watch event is on its way
+    const pending = this.pendingStatus.get(ing.key);
+    if (pending && pending.rv === (ing.resourceVersion ?? '') && pending.want === [...want].sort().join(',')) return undefined;
+    return want;
+  }
+
   private async syncStatus(key: string): Promise<void> {
     const obj = this.ingresses.get(key);
-    if (!obj) return;
+    if (!obj || !(this.opts.isStatusWriter?.() ?? true)) return;
     const ing = toIngressInfo(obj);
-    const mine = this.claimed.has(key);
-    const want = mine ? this.opts.publishAddresses : [];
-    if (!mine && !sameList(ing.statusAddresses, this.opts.publishAddresses)) return;
-    if (sameList(ing.statusAddresses, want)) return;
+    const want = this.wantedStatus(ing, this.classes.list().map(toClassInfo));
+    if (!want) return;
     const { namespace, name } = splitKey(key);
     const lb = want.map((a) => (isIP(a) ? { ip: a } : { hostname: a }));
     await this.opts.client.patch(R.ingresses, name, { status: { loadBalancer: { ingress: lb } } }, { namespace, type: 'merge', subresource: 'status' });
+    this.statusWrites++;
+    this.pendingStatus.set(key, { rv: ing.resourceVersion ?? '', want: [...want].sort().join(',') });
   }
+}
+
+/**
+ * What status.loadBalancer.ingress of an Ingress should be, from this controller's point of view:
+ * our addresses when we claim it; empty when it carries our addresses but is no longer ours and no
+ * other controller's class claims it (so two controllers sharing an address never undo each other);
+ * undefined when it is not ours to touch.
+ */
+export function statusAddressesFor(ing: IngressInfo, claimed: boolean, classes: ClassInfo[], controller: string, ours: string[]): string[] | undefined {
+  if (claimed) return ours;
+  if (ing.statusAddresses.length === 0 || !sameList(ing.statusAddresses, ours)) return undefined;
+  const named = ing.className ?? ing.legacyClass;
+  const owner = named !== undefined ? classes.filter((c) => c.name === named) : classes.filter((c) => c.isDefault);
+  return owner.some((c) => c.controller !== controller) ? undefined : [];
 }
 
 function sameList(a: string[], b: string[]): boolean {

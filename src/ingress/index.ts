@@ -1,4 +1,6 @@
-import { availableParallelism, networkInterfaces } from 'node:os';
+import { createHash, randomBytes } from 'node:crypto';
+import { availableParallelism, hostname, networkInterfaces } from 'node:os';
+import { runLeaderElection } from '../client/leaderelection.js';
 import type { ApiClient } from '../client/types.js';
 import { ApiEventRecorder, type EventRecorder } from '../client/events.js';
 import { componentLogger } from '../util/log.js';
@@ -30,6 +32,14 @@ export interface IngressOptions extends Partial<ListenerLimits> {
   /** port used in HTTP->HTTPS redirects, default httpsPort (use 443 behind a port mapping) */
   redirectHttpsPort?: number;
   recorder?: EventRecorder;
+  /**
+   * Only the holder of a Lease (kube-system/skiff-ingress-<hash of controllerName>) writes
+   * status.loadBalancer, so several controllers of one class with different addresses (HA servers)
+   * do not overwrite each other's status forever. Default true; false = always write.
+   */
+  statusLease?: boolean;
+  /** identity in the status Lease, default hostname-pid-random */
+  identity?: string;
 }
 
 export interface IngressHandle {
@@ -74,9 +84,12 @@ export async function startIngress(opts: IngressOptions): Promise<IngressHandle>
   serverOpts.httpsPort = opts.redirectHttpsPort ?? ports.httpsPort;
   const workers = Math.max(1, opts.workers ?? availableParallelism());
   const pool = workers > 1 ? new WorkerPool(workers - 1, server, serverOpts, metrics) : undefined;
+  const controllerName = opts.controllerName ?? DEFAULT_CONTROLLER;
+  let statusWriter = opts.statusLease === false;
   const controller = new IngressController({
     client: opts.client,
-    controllerName: opts.controllerName ?? DEFAULT_CONTROLLER,
+    controllerName,
+    isStatusWriter: () => statusWriter,
     publishAddresses: opts.publishAddresses ?? defaultPublishAddresses(bind),
     recorder: opts.recorder ?? new ApiEventRecorder(opts.client, 'skiff-ingress'),
     apply: (table) => {
@@ -85,10 +98,21 @@ export async function startIngress(opts: IngressOptions): Promise<IngressHandle>
       return r;
     },
   });
+  const lease = opts.statusLease === false ? undefined : runLeaderElection({
+    client: opts.client,
+    name: `skiff-ingress-${createHash('sha256').update(controllerName).digest('hex').slice(0, 10)}`,
+    identity: opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`,
+    onStartedLeading: async () => {
+      statusWriter = true;
+      controller.resyncNow();
+      return { stop: () => void (statusWriter = false) };
+    },
+  });
   try {
     await pool?.start();
     await controller.start();
   } catch (err) {
+    await lease?.stop();
     controller.stop();
     await pool?.stop();
     await server.close(0);
@@ -100,6 +124,7 @@ export async function startIngress(opts: IngressOptions): Promise<IngressHandle>
     ...ports,
     nextSync: () => controller.nextSync(),
     async stop() {
+      await lease?.stop().catch(() => undefined);
       controller.stop();
       await Promise.all([pool?.stop(), server.close()]);
       metrics.unexport();

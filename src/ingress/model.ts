@@ -48,6 +48,7 @@ export interface IngressInfo {
   tls: { hosts: string[]; secretName?: string }[];
   /** status.loadBalancer.ingress as it is now, flattened to addresses */
   statusAddresses: string[];
+  resourceVersion?: string;
 }
 
 export interface ClassInfo {
@@ -129,6 +130,7 @@ export function toIngressInfo(ing: Ingress): IngressInfo {
     rules,
     tls: (spec.tls ?? []).map((t) => ({ hosts: (t.hosts ?? []).map((h) => h.toLowerCase()), secretName: t.secretName ?? undefined })),
     statusAddresses: (ing.status?.loadBalancer?.ingress ?? []).map((x) => x.ip ?? x.hostname ?? '').filter(Boolean),
+    resourceVersion: m.resourceVersion,
   };
 }
 

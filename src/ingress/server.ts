@@ -5,7 +5,7 @@ import { RequestHandler, type HandlerOptions } from './handler.js';
 import { compileTable } from './match.js';
 import type { IngressMetrics } from './metrics.js';
 import type { RouteTable } from './routes.js';
-import { CertStore, type PemPair } from './tls.js';
+import { CertStore, SERVER_SIGALGS, type PemPair } from './tls.js';
 import { SkiffError } from '../util/errors.js';
 
 /**
@@ -52,6 +52,9 @@ export class IngressServer {
         allowHTTP1: true,
         noDelay: true,
         minVersion: 'TLSv1.2',
+        // a Secret's certificate must win over the default one whatever its key type (see SERVER_SIGALGS)
+        sigalgs: SERVER_SIGALGS,
+        honorCipherOrder: true,
         cert: opts.defaultCert.cert,
         key: opts.defaultCert.key,
         SNICallback: (servername, cb) => cb(null, this.certs.forServername(servername)),

@@ -22,10 +22,15 @@ function pem(label: string, der: ArrayBuffer): string {
   return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;
 }
 
-/** A self-signed ECDSA P-256 certificate (used for the default certificate and in tests). */
-export async function makeSelfSignedCertificate(cn: string, dnsNames: string[], days = 365): Promise<PemPair> {
+/**
+ * A self-signed certificate, ECDSA P-256 by default or RSA 2048 (used for the default certificate
+ * and in tests).
+ */
+export async function makeSelfSignedCertificate(cn: string, dnsNames: string[], days = 365, keyType: 'ECDSA' | 'RSA' = 'ECDSA'): Promise<PemPair> {
   const crypto = webcrypto as unknown as Crypto;
-  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const alg = keyType === 'RSA'
+    ? { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
+    : { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
@@ -53,6 +58,23 @@ export async function makeSelfSignedCertificate(cn: string, dnsNames: string[], 
 export function makeDefaultCertificate(): Promise<PemPair> {
   return makeSelfSignedCertificate(DEFAULT_CERT_CN, ['ingress.local']);
 }
+
+/**
+ * Signature algorithms of the HTTPS listener, in server preference order (used with
+ * honorCipherOrder). Node installs the certificate of the context returned by the SNI callback next
+ * to the default certificate, one slot per key type (SSL_use_certificate), instead of replacing it.
+ * In TLS 1.3 OpenSSL then signs with the first slot matching the preferred signature algorithm, which
+ * with the client's order (ECDSA first) is the ECDSA default certificate even when the SNI context
+ * holds an RSA certificate. The default certificate is ECDSA, so preferring every other key type
+ * first makes a Secret's certificate win whatever its type; ECDSA Secrets replace the default's slot.
+ */
+export const SERVER_SIGALGS = [
+  'ed25519', 'ed448',
+  'rsa_pss_rsae_sha256', 'rsa_pss_rsae_sha384', 'rsa_pss_rsae_sha512',
+  'rsa_pss_pss_sha256', 'rsa_pss_pss_sha384', 'rsa_pss_pss_sha512',
+  'rsa_pkcs1_sha256', 'rsa_pkcs1_sha384', 'rsa_pkcs1_sha512',
+  'ecdsa_secp256r1_sha256', 'ecdsa_secp384r1_sha384', 'ecdsa_secp521r1_sha512',
+].join(':');
 
 /** Secure contexts for the current table; `forServername` is what the SNI callback asks. */
 export class CertStore {

@@ -101,7 +101,7 @@ export function tlsSecret(name: string, pair: PemPair): KubeObject {
   return { metadata: { name, namespace: 'default' }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from(pair.cert).toString('base64'), 'tls.key': Buffer.from(pair.key).toString('base64') } };
 }
 
-export const certFor = (host: string) => makeSelfSignedCertificate(host, [host]);
+export const certFor = (host: string, keyType: 'ECDSA' | 'RSA' = 'ECDSA') => makeSelfSignedCertificate(host, [host], 365, keyType);
 
 export interface Reply {
   status: number;
@@ -136,9 +136,9 @@ export function request(port: number, opts: { host?: string; path?: string; meth
 }
 
 /** The leaf certificate served for an SNI name. */
-export function peerCert(port: number, servername: string): Promise<tls.PeerCertificate> {
+export function peerCert(port: number, servername: string, opts: tls.ConnectionOptions = {}): Promise<tls.PeerCertificate> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => {
+    const s = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...opts }, () => {
       const c = s.getPeerCertificate();
       s.end();
       resolve(c);

@@ -3,6 +3,7 @@ import http2 from 'node:http2';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import { FakeApiClient, R, certFor, ingress, ingressClass, peerCert, request, seedService, startBackend, startTestIngress, tlsSecret, upsert, waitFor } from './helpers.js';
+import { X509Certificate } from 'node:crypto';
 import { DEFAULT_CERT_CN } from '../../../src/ingress/tls.js';
 
 t.test('TLS: SNI certificates, default certificate, redirects, rotation, HTTP/2, wss', async (t) => {
@@ -13,6 +14,8 @@ t.test('TLS: SNI certificates, default certificate, redirects, rotation, HTTP/2,
   await seedService(client, 'svc-a', [a]);
   const fooCert = await certFor('foo.bar.com');
   const wildCert = await certFor('*.wild.com');
+  const rsaCert = await certFor('rsa.bar.com', 'RSA');
+  await client.create(R.secrets, tlsSecret('rsa-tls', rsaCert), 'default');
   await client.create(R.secrets, tlsSecret('foo-tls', fooCert), 'default');
   await client.create(R.secrets, tlsSecret('wild-tls', wildCert), 'default');
   await client.create(R.secrets, { metadata: { name: 'broken', namespace: 'default' }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from('nope').toString('base64'), 'tls.key': '' } }, 'default');
@@ -20,7 +23,8 @@ t.test('TLS: SNI certificates, default certificate, redirects, rotation, HTTP/2,
     { host: 'foo.bar.com', paths: [{ path: '/', service: 'svc-a' }] },
     { host: 'x.wild.com', paths: [{ path: '/', service: 'svc-a' }] },
     { host: 'broken.com', paths: [{ path: '/', service: 'svc-a' }] },
-  ], { tls: [{ hosts: ['foo.bar.com'], secretName: 'foo-tls' }, { hosts: ['*.wild.com'], secretName: 'wild-tls' }, { hosts: ['broken.com'], secretName: 'broken' }] }));
+    { host: 'rsa.bar.com', paths: [{ path: '/', service: 'svc-a' }] },
+  ], { tls: [{ hosts: ['rsa.bar.com'], secretName: 'rsa-tls' }, { hosts: ['foo.bar.com'], secretName: 'foo-tls' }, { hosts: ['*.wild.com'], secretName: 'wild-tls' }, { hosts: ['broken.com'], secretName: 'broken' }] }));
   await client.create(R.ingresses, ingress('noredirect', [{ host: 'plain.com', paths: [{ path: '/', service: 'svc-a' }] }], { tls: [{ hosts: ['plain.com'] }], annotations: { 'nginx.ingress.kubernetes.io/ssl-redirect': 'false' } }));
   await client.create(R.ingresses, ingress('forced', [{ host: 'forcesslredirect.bar.com', paths: [{ path: '/', service: 'svc-a' }] }], { annotations: { 'nginx.ingress.kubernetes.io/force-ssl-redirect': 'true' } }));
 
@@ -30,6 +34,13 @@ t.test('TLS: SNI certificates, default certificate, redirects, rotation, HTTP/2,
   const fooPeer = await peerCert(ing.httpsPort, 'foo.bar.com');
   t.equal(fooPeer.subject.CN, 'foo.bar.com', 'SNI foo.bar.com -> its Secret');
   t.equal(tls.checkServerIdentity('foo.bar.com', fooPeer), undefined, 'certificate verifies for the host');
+  // an RSA Secret next to the ECDSA default certificate: TLS 1.3 and 1.2, HTTP/2 ALPN
+  const rsaFingerprint = new X509Certificate(rsaCert.cert).fingerprint256;
+  t.equal((await peerCert(ing.httpsPort, 'rsa.bar.com')).fingerprint256, rsaFingerprint, 'RSA Secret served over TLS 1.3');
+  t.equal((await peerCert(ing.httpsPort, 'rsa.bar.com', { maxVersion: 'TLSv1.2' })).fingerprint256, rsaFingerprint, 'RSA Secret served over TLS 1.2');
+  t.equal((await peerCert(ing.httpsPort, 'rsa.bar.com', { ALPNProtocols: ['h2'] })).fingerprint256, rsaFingerprint, 'RSA Secret served with h2 ALPN');
+  // a client that prefers RSA signatures (as Go's does) still gets the ECDSA Secret of its host
+  t.equal((await peerCert(ing.httpsPort, 'foo.bar.com', { sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256:ecdsa_secp256r1_sha256' })).subject.CN, 'foo.bar.com', 'ECDSA Secret for an RSA-first client');
   t.equal((await peerCert(ing.httpsPort, 'x.wild.com')).subject.CN, '*.wild.com', 'wildcard TLS host');
   t.equal((await peerCert(ing.httpsPort, 'a.b.wild.com')).subject.CN, DEFAULT_CERT_CN, 'wildcard covers one label only');
   t.equal((await peerCert(ing.httpsPort, 'other.example')).subject.CN, DEFAULT_CERT_CN, 'unknown SNI -> default certificate');
@@ -90,7 +101,7 @@ t.test('TLS: SNI certificates, default certificate, redirects, rotation, HTTP/2,
     const c = await peerCert(ing.httpsPort, 'foo.bar.com');
     return c.serialNumber !== serialBefore ? c : undefined;
   });
-  t.equal(after.fingerprint256, new (await import('node:crypto')).X509Certificate(rotated.cert).fingerprint256, 'new certificate is the rotated one');
+  t.equal(after.fingerprint256, new X509Certificate(rotated.cert).fingerprint256, 'new certificate is the rotated one');
   const evs = (await client.list(R.events)).items.filter((e) => e.reason === 'TLSSecretInvalid');
   t.equal(evs.length, 1, 'broken Secret reported as an Event');
 });
