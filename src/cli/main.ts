@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
 import os from 'node:os';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { detectNodeIP, startAgent, startServer, type ClusterOptions } from './cluster.js';
 import { RestClient } from '../client/rest.js';
@@ -72,20 +73,49 @@ function onSignals(stop: () => Promise<void>): void {
   }
 }
 
+function upMessage(kubeconfig: string, note = ''): string {
+  return (
+    `\nskiff is up${note}. Kubeconfig: ${kubeconfig}\n  export KUBECONFIG=${kubeconfig}\n  kubectl get nodes\n` +
+    `  kubectl apply -f examples/   # a web app with a Service, Ingress and NetworkPolicy\n`
+  );
+}
+
+/** `skiff up --split`: each component in its own process under a supervisor that restarts them. */
+async function upSplit(o: ClusterOptions, progress: Progress): Promise<void> {
+  const { Supervisor } = await import('./supervisor.js');
+  const sup = new Supervisor({
+    o,
+    command: [process.execPath, ...process.execArgv, process.argv[1]],
+    onPhase: (names, done) => (done ? progress.done(names.join(', ')) : progress.start(names.join(', '))),
+  });
+  try {
+    await sup.start();
+  } catch (err) {
+    progress.fail(err);
+    await sup.stop();
+    process.exit(1);
+  }
+  progress.finish();
+  process.stderr.write(upMessage(join(o.dataDir, 'kubeconfig'), ` (one process per component: skiff status --data-dir ${o.dataDir})`));
+  onSignals(() => sup.stop());
+}
+
 common(program.command('up'))
-  .description('run a whole single-node cluster on this host: control plane and node agent in one process')
+  .description('run a whole single-node cluster on this host: control plane and node agent in one process (or one per component with --split)')
   .option('--no-agent', 'control plane only')
+  .option('--split', 'run each component (apiserver, controller-manager, scheduler, dns, ingress, netpol, proxy, kubelet) as its own process, restarted when it dies; PIDs in DIR/components.json')
   .action(async (f: Flags) => {
     const progress = new Progress();
     const o = toOptions(f, f.agent !== false, progress);
+    if (f.split) return upSplit({ ...o, onStep: undefined }, progress);
     try {
       const server = await startServer(o);
       const agent = o.agent ? await startAgent({ ...o, client: server.client, pki: server.pki }) : undefined;
       progress.finish();
-      process.stderr.write(
-        `\nskiff is up. Kubeconfig: ${server.kubeconfig}\n  export KUBECONFIG=${server.kubeconfig}\n  kubectl get nodes\n` +
-          `  kubectl apply -f examples/   # a web app with a Service, Ingress and NetworkPolicy\n`,
-      );
+      const { componentPlan, writeStatusFile } = await import('./supervisor.js');
+      const running = { pid: process.pid, state: 'running' as const, restarts: 0, startedAt: new Date().toISOString(), lastExit: null };
+      writeStatusFile(o.dataDir, { mode: 'single', supervisor: process.pid, components: Object.fromEntries(componentPlan(o).flat().map((n) => [n, running])) });
+      process.stderr.write(upMessage(server.kubeconfig));
       onSignals(async () => {
         await agent?.stop();
         await server.stop();
@@ -94,6 +124,42 @@ common(program.command('up'))
       progress.fail(err);
       process.exit(1);
     }
+  });
+
+common(program.command('component'))
+  .description('run one component of `skiff up --split` in this process (its supervisor starts these)')
+  .argument('<name>', 'apiserver, controller-manager, scheduler, dns, ingress, netpol, proxy or kubelet')
+  .option('--lease-identity <id>', 'leader-election identity (default NODE-PID); the supervisor passes one that survives restarts')
+  .action(async (name: string, f: Flags) => {
+    const { isComponent, startComponent } = await import('./component.js');
+    if (!isComponent(name)) throw new Error(`unknown component "${name}"`);
+    const o = toOptions(f, true);
+    // started by a supervisor: it reads "ready" from the IPC channel; when the channel closes the
+    // supervisor is gone (even by kill -9), and so is this process
+    process.on('disconnect', () => process.exit(0));
+    const h = await startComponent(name, o, f.leaseIdentity ? String(f.leaseIdentity) : `${o.nodeName}-${process.pid}`);
+    process.send?.({ type: 'ready' });
+    onSignals(() => h.stop());
+  });
+
+program
+  .command('status')
+  .description('the components of the `skiff up` on a data dir: PIDs, states, restarts (from DIR/components.json)')
+  .option('--data-dir <dir>', 'state directory', '/var/lib/skiff')
+  .option('--json', 'print DIR/components.json as it is')
+  .action(async (f: Flags) => {
+    const { readStatusFile, renderStatus } = await import('./supervisor.js');
+    const s = readStatusFile(String(f.dataDir));
+    if (!s) throw new Error(`no ${String(f.dataDir)}/components.json: skiff up has not run on this data dir`);
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    };
+    process.stdout.write(f.json ? JSON.stringify(s, null, 2) + '\n' : renderStatus(s, alive));
   });
 
 common(program.command('server'))
@@ -195,7 +261,7 @@ program
   .option('--store <spec>', 'sqlite (default) or etcd://...')
   .action(async (file: string, f: Flags) => {
     const { openStore } = await import('./cluster.js');
-    const store = openStore(f.store as string | undefined, String(f.dataDir));
+    const store = await openStore(f.store as string | undefined, String(f.dataDir));
     await store.backup!(file);
     await store.close();
     process.stderr.write(`backup written to ${file}\n`);
