@@ -37,6 +37,8 @@ export interface DnsOptions {
   forwardTimeoutMs?: number;
   /** coalescing delay between an API change and the rebuild (default 20 ms) */
   rebuildDelayMs?: number;
+  /** least time between two rebuilds (default 200 ms): bounds the share of the serving thread rebuilds take under churn */
+  rebuildMinIntervalMs?: number;
 }
 
 export interface DnsHandle {
@@ -80,6 +82,7 @@ export async function startDns(opts: DnsOptions): Promise<DnsHandle> {
       pool?.broadcast(snapshotToWire(zone.snap));
     },
     opts.rebuildDelayMs,
+    opts.rebuildMinIntervalMs,
   );
   const forwarder = new Forwarder({ upstreams, timeoutMs: opts.forwardTimeoutMs });
   const server = new DnsServer({ zone: watch.current(), forwarder, rateLimit });

@@ -125,13 +125,33 @@ export interface SnapshotSources {
   serial?: number;
 }
 
+/**
+ * Conversions remembered per API object. Informer caches keep an unchanged object's identity, so
+ * a rebuild after one change converts one object, not all of them. The remembered results are
+ * what the pure conversions return, so a snapshot built with a memo equals one built without.
+ */
+export class SnapshotMemo {
+  readonly services = new WeakMap<object, DnsService | undefined>();
+  readonly slices = new WeakMap<object, DnsEndpoint[]>();
+  /** a one-slice Service's endpoints, sorted, keyed on that slice's converted list */
+  readonly merged = new WeakMap<DnsEndpoint[], DnsEndpoint[]>();
+}
+
+function memoized<K extends object, V>(memo: WeakMap<K, V> | undefined, key: K, fn: (k: K) => V): V {
+  if (!memo) return fn(key);
+  if (memo.has(key)) return memo.get(key) as V;
+  const v = fn(key);
+  memo.set(key, v);
+  return v;
+}
+
 /** Builds the immutable snapshot the lookups read (pure: same objects, same snapshot). */
-export function buildSnapshot(src: SnapshotSources): Snapshot {
+export function buildSnapshot(src: SnapshotSources, memo?: SnapshotMemo): Snapshot {
   const snap = emptySnapshot(src.synced);
   if (src.serial !== undefined) snap.serial = src.serial;
   for (const ns of src.namespaces) if (ns.metadata?.name) snap.namespaces.add(ns.metadata.name);
   for (const s of src.services) {
-    const d = toDnsService(s);
+    const d = memoized(memo?.services, s, toDnsService);
     if (d) snap.services.set(`${d.namespace}/${d.name}`, d);
   }
   const bySvc = new Map<string, DnsEndpoint[][]>();
@@ -139,10 +159,10 @@ export function buildSnapshot(src: SnapshotSources): Snapshot {
     const key = sliceServiceKey(slice);
     if (!key) continue;
     const lists = bySvc.get(key) ?? [];
-    lists.push(toDnsEndpoints(slice));
+    lists.push(memoized(memo?.slices, slice, toDnsEndpoints));
     bySvc.set(key, lists);
   }
-  for (const [key, lists] of bySvc) snap.endpoints.set(key, mergeEndpoints(lists));
+  for (const [key, lists] of bySvc) snap.endpoints.set(key, lists.length === 1 ? memoized(memo?.merged, lists[0], (l) => mergeEndpoints([l])) : mergeEndpoints(lists));
   for (const p of src.pods ?? []) {
     const ns = p.metadata?.namespace;
     if (!ns) continue;
@@ -155,6 +175,50 @@ export function buildSnapshot(src: SnapshotSources): Snapshot {
     }
   }
   return snap;
+}
+
+/**
+ * The Services (`ns/name`) whose DNS data (the Service or its endpoints) differ between two
+ * snapshots, or undefined when something wider changed (the namespaces or the sync state), so
+ * that any answer may differ. Compares field by field: a rebuild makes new structs for every
+ * Service, and a worker gets its snapshots through IPC, so identity says nothing.
+ */
+export function changedServices(a: Snapshot, b: Snapshot): Set<string> | undefined {
+  if (a.synced !== b.synced || a.namespaces.size !== b.namespaces.size) return undefined;
+  for (const ns of a.namespaces) if (!b.namespaces.has(ns)) return undefined;
+  const changed = new Set<string>();
+  for (const [k, s] of a.services) if (!sameService(s, b.services.get(k))) changed.add(k);
+  for (const k of b.services.keys()) if (!a.services.has(k)) changed.add(k);
+  for (const [k, eps] of a.endpoints) if (!sameEndpoints(eps, b.endpoints.get(k))) changed.add(k);
+  for (const k of b.endpoints.keys()) if (!a.endpoints.has(k)) changed.add(k);
+  return changed;
+}
+
+function sameService(a: DnsService, b: DnsService | undefined): boolean {
+  if (a === b) return true;
+  if (!b || a.kind !== b.kind || a.externalName !== b.externalName || a.publishNotReadyAddresses !== b.publishNotReadyAddresses) return false;
+  return a.namespace === b.namespace && a.name === b.name && sameStrings(a.clusterIPs, b.clusterIPs) && samePorts(a.ports, b.ports);
+}
+
+function sameEndpoints(a: DnsEndpoint[], b: DnsEndpoint[] | undefined): boolean {
+  if (a === b) return true;
+  if (!b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x.address !== y.address || x.hostname !== y.hostname || x.ready !== y.ready || !samePorts(x.ports, y.ports)) return false;
+  }
+  return true;
+}
+
+function samePorts(a: DnsPort[], b: DnsPort[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].name !== b[i].name || a[i].protocol !== b[i].protocol || a[i].port !== b[i].port) return false;
+  return true;
+}
+
+function sameStrings(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** A snapshot as plain JSON (for worker processes). */

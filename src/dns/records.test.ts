@@ -159,6 +159,20 @@ t.test('ExternalName A asks the server to chase the target', async (t) => {
   t.same(res.chase, { target: ['api', 'example', 'com'], type: T.A });
 });
 
+t.test('dep: only positive answers decided by one Service', async (t) => {
+  const z = zoneFor();
+  const dep = (q: string, type: keyof typeof T) => z.lookup(nameFromString(q), T[type])?.dep;
+  t.equal(dep(`web.default.${Z}`, 'A'), 'default/web');
+  t.equal(dep(`_http._tcp.web.default.${Z}`, 'SRV'), 'default/web');
+  t.equal(dep(`db-0.db.prod.${Z}`, 'A'), 'prod/db', 'endpoint name');
+  t.equal(dep(`db.prod.${Z}`, 'SRV'), 'prod/db', 'headless SRV');
+  t.equal(dep(`web.default.${Z}`, 'AAAA'), undefined, 'NODATA carries the SOA, whose serial changes with every zone');
+  t.equal(dep(`nosuch.default.${Z}`, 'A'), undefined, 'NXDOMAIN: a new Service could answer it');
+  t.equal(dep(`ext.default.${Z}`, 'A'), undefined, 'ExternalName chase depends on the target too');
+  t.equal(dep('dns-version.cluster.local', 'TXT'), undefined);
+  t.equal(dep('50.0.96.10.in-addr.arpa', 'PTR'), undefined, 'PTR is indexed over every Service');
+});
+
 t.test('names outside our zones are not ours', async (t) => {
   t.equal(zoneFor().lookup(nameFromString('example.com'), T.A), undefined);
   t.equal(zoneFor().lookup(nameFromString('kubernetes.default'), T.A), undefined);

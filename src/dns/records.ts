@@ -31,6 +31,11 @@ export interface LookupResult {
   additional: RR[];
   /** ExternalName: the answer holds the CNAME; the server appends the target's records. */
   chase?: { target: Name; type: number };
+  /**
+   * Set on positive answers that the data of one Service (`ns/name`: the Service and its
+   * endpoints) alone decides, so a precomputed answer survives zone swaps that leave it alone.
+   */
+  dep?: string;
 }
 
 export const DNS_SCHEMA_VERSION = '1.1.0';
@@ -43,7 +48,7 @@ interface SrvItem {
 }
 
 /** What a forward name in the cluster zone resolves to. */
-type Node = { kind: 'node'; addrs: string[]; srv: SrvItem[]; cname?: Name; version?: boolean; apex?: boolean };
+type Node = { kind: 'node'; addrs: string[]; srv: SrvItem[]; cname?: Name; version?: boolean; apex?: boolean; dep?: string };
 type Found = { kind: 'nx' } | Node;
 
 const NX: Found = { kind: 'nx' };
@@ -88,23 +93,28 @@ export function reverseToIP(labels: Name, v6: boolean): string | undefined {
 
 export class ClusterZone {
   private readonly zone: Name;
-  private readonly ptr = new Map<string, Name[]>();
+  private ptrIndex?: Map<string, Name[]>;
 
   constructor(
     readonly snap: Snapshot,
     readonly cfg: ZoneConfig,
   ) {
     this.zone = lc(cfg.clusterDomain.split('.').filter(Boolean));
-    this.buildPtrIndex();
   }
 
-  private buildPtrIndex(): void {
+  /**
+   * IP → PTR targets, built on the first reverse lookup rather than with the zone: a zone is
+   * rebuilt on every API change, on the thread that serves DNS, and most zones never see a PTR query.
+   */
+  private get ptr(): Map<string, Name[]> {
+    if (this.ptrIndex) return this.ptrIndex;
+    const ptr = new Map<string, Name[]>();
     const add = (ip: string, n: Name) => {
-      const list = this.ptr.get(ip) ?? [];
+      const list = ptr.get(ip) ?? [];
       if (!list.some((x) => x.join('.') === n.join('.'))) list.push(n);
-      this.ptr.set(ip, list);
+      ptr.set(ip, list);
     };
-    for (const svc of this.snap.services.values()) for (const ip of svc.clusterIPs) this.ptr.set(ip, [[svc.name, svc.namespace, 'svc', ...this.zone]]);
+    for (const svc of this.snap.services.values()) for (const ip of svc.clusterIPs) ptr.set(ip, [[svc.name, svc.namespace, 'svc', ...this.zone]]);
     for (const svc of this.snap.services.values()) {
       if (svc.kind === 'ExternalName') continue;
       for (const ep of this.readyEndpoints(svc)) {
@@ -112,6 +122,8 @@ export class ClusterZone {
         add(ep.address, [endpointName(ep), svc.name, svc.namespace, 'svc', ...this.zone]);
       }
     }
+    this.ptrIndex = ptr;
+    return ptr;
   }
 
   private clusterIPs?: Set<string>;
@@ -158,7 +170,7 @@ export class ClusterZone {
     if (found.kind === 'nx') return this.negative(RCODE.NXDOMAIN, soa);
     const ttl = this.cfg.ttl;
     const ok = (answer: RR[], additional: RR[] = []): LookupResult =>
-      answer.length ? { rcode: RCODE.NOERROR, answer, authority: [], additional } : this.negative(RCODE.NOERROR, soa);
+      answer.length ? { rcode: RCODE.NOERROR, answer, authority: [], additional, dep: found.dep } : this.negative(RCODE.NOERROR, soa);
     if (found.apex && qtype === T.SOA) return ok([soa]);
     if (found.apex && qtype === T.NS) return this.apexNS(qname, zoneInQuery);
     if (found.version) return ok(qtype === T.TXT ? [{ name: qname, type: T.TXT, ttl: VERSION_TTL, data: { kind: 'txt', text: [DNS_SCHEMA_VERSION] } }] : []);
@@ -221,8 +233,15 @@ export class ClusterZone {
     const ns = rel[rel.length - 2];
     if (!this.snap.namespaces.has(ns)) return NX;
     if (rel.length === 2) return EMPTY;
-    const svc = this.snap.services.get(`${ns}/${rel[rel.length - 3]}`);
+    const key = `${ns}/${rel[rel.length - 3]}`;
+    const svc = this.snap.services.get(key);
     if (!svc) return NX;
+    const found = this.resolveInService(svc, rel, zone);
+    return found.kind === 'node' ? { ...found, dep: key } : found;
+  }
+
+  /** `<svc>`, `<endpoint>.<svc>` or `_<port>._<proto>.<svc>` (rel ends in `<svc>.<ns>.svc`). */
+  private resolveInService(svc: DnsService, rel: Name, zone: Name): Found {
     const svcName: Name = [svc.name, svc.namespace, 'svc', ...zone];
     if (rel.length === 3) return this.resolveService(svc, svcName);
     if (svc.kind === 'ExternalName') return NX;

@@ -1,9 +1,10 @@
 import t from 'tap';
+import dgram from 'node:dgram';
 import { DnsServer, packetKey } from './server.js';
 import { ClusterZone, type ZoneConfig } from './records.js';
 import { buildSnapshot, emptySnapshot } from './model.js';
 import { encodeQuery, FLAG, nameFromString, parseMessage, RCODE, T } from './wire.js';
-import { fixture } from '../../test/integration/dns/fixture.js';
+import { clusterIP, fixture } from '../../test/integration/dns/fixture.js';
 
 const cfg: ZoneConfig = { clusterDomain: 'cluster.local', ttl: 5, pods: 'insecure', reverseFallthrough: false, nsAddresses: [] };
 const zone = () => new ClusterZone(buildSnapshot({ ...fixture(), synced: true }), cfg);
@@ -29,6 +30,34 @@ t.test('zone swap drops precomputed answers', async (t) => {
   t.equal(parseMessage((await s.handle(q, false))!).rcode, RCODE.NOERROR);
   s.setZone(new ClusterZone(buildSnapshot({ namespaces: fixture().namespaces, services: [], slices: [], synced: true }), cfg));
   t.equal(parseMessage((await s.handle(q, false))!).rcode, RCODE.NXDOMAIN);
+});
+
+/** One query over UDP on loopback; resolves with the parsed answer. */
+async function udpAsk(port: number, name: string) {
+  const c = dgram.createSocket('udp4');
+  try {
+    const got = new Promise<Buffer>((resolve) => c.once('message', resolve));
+    c.send(encodeQuery(1, { name: nameFromString(name), type: T.A, class: 1 }), port, '127.0.0.1');
+    return parseMessage(await got);
+  } finally {
+    c.close();
+  }
+}
+
+t.test('zone swap keeps the precomputed answers of unchanged Services only', async (t) => {
+  let hits = 0;
+  const s = new DnsServer({ zone: zone(), statsSink: (b) => (hits += b.packetHits) });
+  await s.listen([{ address: '127.0.0.1', port: 0 }]);
+  const ask = async (name: string) => (await udpAsk(s.port(), name)).answer.map((r) => r.data);
+  await ask('web.default.svc.cluster.local');
+  await ask('dual.default.svc.cluster.local');
+  const f = fixture();
+  f.services = f.services.map((x) => (x.metadata?.name === 'web' ? clusterIP('default', 'web', ['10.96.0.51'], [{ name: 'http', protocol: 'TCP', port: 80 }]) : x));
+  s.setZone(new ClusterZone(buildSnapshot({ ...f, synced: true }), cfg));
+  t.same(await ask('web.default.svc.cluster.local'), [{ kind: 'addr', address: '10.96.0.51' }], 'the changed Service answers anew');
+  t.same(await ask('dual.default.svc.cluster.local'), [{ kind: 'addr', address: '10.96.0.60' }]);
+  await s.close();
+  t.equal(hits, 1, 'only the unchanged Service came from the packet cache');
 });
 
 t.test('refusals and errors', async (t) => {

@@ -4,11 +4,14 @@
  * TC for UDP, and forwarding of other names. Malformed packets get FORMERR or are dropped.
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import net from 'node:net';
 import type { ClusterZone, LookupResult } from './records.js';
+import { changedServices } from './model.js';
 import type { Forwarder } from './forward.js';
 import { encodeMessage, FLAG, parseQuery, RCODE, type Name, type Query, type RR } from './wire.js';
 import { DnsStats, type StatsBatch } from './metrics.js';
+import { PacketCache, reply } from './packet-cache.js';
 
 export interface RateLimit {
   /** sustained queries per second per client address; 0 disables */
@@ -28,35 +31,31 @@ export interface ServerOptions {
   statsSink?: (b: StatsBatch) => void;
 }
 
-type CacheEntry = { buf: Buffer; expires: number; rcode: number; qtype: number };
 type Bucket = { tokens: number; last: number };
 
 const MAX_CHASE = 8;
 
-/**
- * Packet-cache key: transport, the header counts and the question bytes, plus the EDNS UDP size
- * (EDNS options such as cookies are left out). Undefined for anything but a plain uncompressed
- * query (QR=0, opcode 0, one question, no answer/authority, at most an OPT).
- */
-export function packetKey(buf: Buffer, transport: 'u' | 't'): string | undefined {
-  if (buf.length < 17 || buf[2] & 0xf8 || buf[4] !== 0 || buf[5] !== 1 || buf[6] | buf[7] | buf[8] | buf[9] | buf[10]) return undefined;
-  let p = 12;
-  while (p < buf.length && buf[p] !== 0) {
-    if (buf[p] > 63) return undefined;
-    p += buf[p] + 1;
-  }
-  const qend = p + 5;
-  if (qend > buf.length) return undefined;
-  const head = transport + buf.toString('latin1', 4, qend);
-  if (buf[11] === 0) return qend === buf.length ? head : undefined;
-  // OPT: root name (1), type (2), UDP size (2), ext-rcode/version/flags (4), rdlen (2)
-  if (buf[11] !== 1 || qend + 11 > buf.length || buf[qend] !== 0 || buf.readUInt16BE(qend + 1) !== 41) return undefined;
-  return `${head}:${buf.readUInt16BE(qend + 3)}:${buf[qend + 6]}`;
+/** The packet-cache key of a query, or undefined when it is not cacheable (for tests). */
+export function packetKey(buf: Buffer, transport: 'u' | 't'): number | undefined {
+  return new PacketCache().key(buf, transport === 't');
 }
+
+/**
+ * dgram's default lookup resolves even an IP literal through dns.lookup and a nextTick before
+ * each send. Answers only ever go to `rinfo.address`, an IP literal, so answer synchronously.
+ */
+function literalLookup(host: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  const v = net.isIP(host);
+  if (v) cb(null, host, v);
+  else dns.lookup(host, { family: family === 6 ? 6 : 4 }, cb);
+}
+
+/** Socket receive buffer asked for (the kernel caps it at net.core.rmem_max): absorbs bursts and stalls. */
+const RCVBUF = 4 << 20;
 
 export class DnsServer {
   private zone: ClusterZone;
-  private packetCache = new Map<string, CacheEntry>();
+  private readonly packetCache: PacketCache;
   private readonly buckets = new Map<string, Bucket>();
   private readonly udp: dgram.Socket[] = [];
   private readonly tcp: net.Server[] = [];
@@ -68,18 +67,25 @@ export class DnsServer {
   constructor(private readonly opts: ServerOptions) {
     this.zone = opts.zone;
     this.stats = new DnsStats(opts.statsSink);
+    this.packetCache = new PacketCache(opts.packetCacheSize);
     this.sweeper = setInterval(() => this.sweepBuckets(), 10_000);
     this.sweeper.unref();
   }
 
-  /** Swaps in a new zone; every precomputed answer is dropped. */
+  /**
+   * Swaps in a new zone. Precomputed answers that one Service alone decides survive when that
+   * Service and its endpoints are unchanged; every other one is dropped.
+   */
   setZone(zone: ClusterZone): void {
+    const changed = changedServices(this.zone.snap, zone.snap);
     this.zone = zone;
-    this.packetCache = new Map();
+    if (changed) this.packetCache.retain(changed);
+    else this.packetCache.clear();
   }
 
   /** Serves an already bound UDP socket (a worker process gets the primary's sockets this way). */
   attachUdp(sock: dgram.Socket): void {
+    trySetRecvBuffer(sock);
     sock.on('message', (buf, rinfo) => this.onUdp(sock, buf, rinfo));
     sock.on('error', () => undefined);
     this.udp.push(sock);
@@ -92,7 +98,7 @@ export class DnsServer {
 
   async listen(addrs: { address: string; port: number }[]): Promise<void> {
     for (const a of addrs) {
-      const sock = dgram.createSocket({ type: net.isIPv6(a.address) ? 'udp6' : 'udp4' });
+      const sock = dgram.createSocket({ type: net.isIPv6(a.address) ? 'udp6' : 'udp4', recvBufferSize: RCVBUF, lookup: literalLookup as never });
       sock.on('message', (buf, rinfo) => this.onUdp(sock, buf, rinfo));
       sock.on('error', () => undefined);
       await new Promise<void>((resolve, reject) => {
@@ -203,16 +209,10 @@ export class DnsServer {
 
   /** The cached answer for this exact question (+EDNS) with the query's ID and RD bit, if any. */
   private fromPacketCache(buf: Buffer, transport: 'u' | 't'): Buffer | undefined {
-    const key = packetKey(buf, transport);
-    const e = key === undefined ? undefined : this.packetCache.get(key);
-    if (!e) return undefined;
     const start = this.stats.sampleStart();
-    if (e.expires && e.expires < Date.now()) return undefined;
-    const out = Buffer.allocUnsafe(e.buf.length);
-    e.buf.copy(out);
-    out[0] = buf[0];
-    out[1] = buf[1];
-    out[2] |= buf[2] & 0x01;
+    const e = this.packetCache.get(buf, transport === 't');
+    if (!e) return undefined;
+    const out = reply(e, buf);
     this.stats.answered(e.qtype, e.rcode, start, true);
     return out;
   }
@@ -229,24 +229,22 @@ export class DnsServer {
     }
     const q = parsed.query;
     const limit = tcp ? 65535 : Math.min(4096, Math.max(512, q.edns?.udpSize ?? 512));
-    const { out, rcode, cacheable } = await this.answer(q, limit).catch(() => ({
+    const { out, rcode, cacheable, dep } = await this.answer(q, limit).catch(() => ({
       out: encodeMessage({ id: q.id, flags: FLAG.QR | (q.rd ? FLAG.RD : 0), rcode: RCODE.SERVFAIL, question: q.question, answer: [], authority: [], additional: [], limit: 512 }).buf,
       rcode: RCODE.SERVFAIL as number,
       cacheable: undefined,
+      dep: undefined,
     }));
     this.stats.answered(q.question.type, rcode, start, false);
-    const key = cacheable === undefined ? undefined : packetKey(buf, tcp ? 't' : 'u');
-    if (key !== undefined) {
-      if (this.packetCache.size >= (this.opts.packetCacheSize ?? 100_000)) this.packetCache = new Map();
-      const stored = Buffer.from(out);
-      stored[2] &= ~0x01; // RD is patched in per query
-      this.packetCache.set(key, { buf: stored, expires: cacheable!, rcode, qtype: q.question.type });
-    }
+    if (cacheable !== undefined) this.packetCache.set(buf, tcp, { buf: out, expires: cacheable, rcode, qtype: q.question.type, dep });
     return out;
   }
 
-  /** `cacheable`: undefined = do not cache, 0 = until the zone changes, else an expiry time (ms). */
-  private async answer(q: Query, limit: number): Promise<{ out: Buffer; rcode: number; cacheable?: number }> {
+  /**
+   * `cacheable`: undefined = do not cache, 0 = until the zone changes, else an expiry time (ms);
+   * `dep`: the one Service the answer depends on (see LookupResult.dep).
+   */
+  private async answer(q: Query, limit: number): Promise<{ out: Buffer; rcode: number; cacheable?: number; dep?: string }> {
     const rd = q.rd ? FLAG.RD : 0;
     const ednsUdpSize = q.edns ? Math.max(512, q.edns.udpSize) : undefined;
     const base = { id: q.id, question: q.question, ednsUdpSize, limit };
@@ -259,7 +257,7 @@ export class DnsServer {
       const { result, tc, external } = await this.chase(zone, local);
       const out = encodeMessage({ ...base, flags: FLAG.QR | FLAG.AA | rd, rcode: result.rcode, answer: result.answer, authority: result.authority, additional: result.additional, forceTc: tc }).buf;
       const cacheable = zone.snap.synced && !external && result.rcode !== RCODE.SERVFAIL ? 0 : undefined;
-      return { out, rcode: result.rcode, cacheable };
+      return { out, rcode: result.rcode, cacheable, dep: local.chase ? undefined : local.dep };
     }
     if (!this.opts.forwarder || this.opts.forwarder.upstreams.length === 0) {
       return { out: encodeMessage({ ...base, flags: FLAG.QR | rd, rcode: RCODE.REFUSED, answer: [], authority: [], additional: [] }).buf, rcode: RCODE.REFUSED };
@@ -294,5 +292,14 @@ export class DnsServer {
       return { result: { rcode: RCODE.NOERROR, answer, authority: [], additional: [] }, tc: fwd.tc, external };
     }
     return { result: { ...result, rcode: first.chase ? RCODE.NOERROR : result.rcode, answer }, tc: false, external };
+  }
+}
+
+/** A socket handed over by the primary keeps the kernel default buffer unless asked. */
+function trySetRecvBuffer(sock: dgram.Socket): void {
+  try {
+    if (sock.getRecvBufferSize() < RCVBUF) sock.setRecvBufferSize(RCVBUF);
+  } catch {
+    // not bound yet or not allowed: keep the default
   }
 }

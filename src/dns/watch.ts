@@ -1,7 +1,10 @@
 /**
  * Informers over Services, EndpointSlices and Namespaces (and Pods for `pods: 'verified'`),
- * with a coalesced rebuild: the first change arms one timer; when it fires the whole zone is
- * rebuilt from the caches (level-triggered) and handed to `onZone`.
+ * with a coalesced, rate-limited rebuild: the first change arms one timer (`delayMs`, and no
+ * sooner than `minIntervalMs` after the previous rebuild); when it fires the whole zone is
+ * rebuilt from the caches (level-triggered, converting only the objects that changed) and
+ * handed to `onZone`. A rebuild runs on the thread that serves DNS, so under constant churn
+ * the interval bounds how much of that thread rebuilds take.
  */
 import type { Namespace, Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
@@ -10,7 +13,7 @@ import { R } from '../api/registry.js';
 import { SharedInformer } from '../client/informer.js';
 import type { ApiClient, Informer } from '../client/types.js';
 import { metrics } from './metrics.js';
-import { buildSnapshot } from './model.js';
+import { buildSnapshot, SnapshotMemo } from './model.js';
 import { ClusterZone, type ZoneConfig } from './records.js';
 
 export class ClusterWatch {
@@ -20,7 +23,9 @@ export class ClusterWatch {
   private readonly pods?: SharedInformer<Pod & KubeObject>;
   private readonly informers: Informer[];
   private zone: ClusterZone;
+  private readonly memo = new SnapshotMemo();
   private firstChange?: number;
+  private lastRebuild = 0;
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
@@ -29,6 +34,7 @@ export class ClusterWatch {
     private readonly cfg: ZoneConfig,
     private readonly onZone: (zone: ClusterZone) => void,
     private readonly delayMs = 20,
+    private readonly minIntervalMs = 200,
   ) {
     this.services = new SharedInformer(client, R.services);
     this.slices = new SharedInformer(client, R.endpointslices);
@@ -67,19 +73,21 @@ export class ClusterWatch {
       pods: this.pods?.list(),
       synced: this.informers.every((i) => i.hasSynced()),
       serial: Math.floor(Date.now() / 1000),
-    });
+    }, this.memo);
     return new ClusterZone(snap, this.cfg);
   }
 
   private changed(): void {
     if (this.stopped) return;
-    this.firstChange ??= Date.now();
-    this.timer ??= setTimeout(() => this.rebuild(), this.delayMs);
+    const now = Date.now();
+    this.firstChange ??= now;
+    this.timer ??= setTimeout(() => this.rebuild(), Math.max(this.delayMs, this.lastRebuild + this.minIntervalMs - now));
   }
 
   private rebuild(): void {
     this.timer = undefined;
-    const started = this.firstChange ?? Date.now();
+    this.lastRebuild = Date.now();
+    const started = this.firstChange ?? this.lastRebuild;
     this.firstChange = undefined;
     this.zone = this.build();
     this.onZone(this.zone);
