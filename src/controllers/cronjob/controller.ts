@@ -4,7 +4,8 @@ import { R } from '../../api/registry.js';
 import { byNamespace } from '../../client/informer.js';
 import { componentLogger } from '../../util/log.js';
 import type { ControllerContext } from '../context.js';
-import { controllerRefOf, errCode, ignoreNotFound, startWorkers, type Kube } from '../replicaset/common.js';
+import { controllerRefOf, errCode, ignoreNotFound, type Kube } from '../replicaset/common.js';
+import { Controller } from '../run.js';
 import { statusChanged } from '../replicaset/reconcile.js';
 import { reconcileCronJob } from './reconcile.js';
 
@@ -18,6 +19,7 @@ export function startCronJobController(ctx: ControllerContext, opts: { resyncMs?
   const jobInf = ctx.informers.get<Job>(R.jobs);
   jobInf.addIndex('namespace', byNamespace);
   const recorder = ctx.recorder('cronjob-controller');
+  const c = new Controller({ name: 'cronjob', log });
 
   const sync = async (key: string): Promise<void> => {
     const cj = cjInf.get(key);
@@ -44,25 +46,19 @@ export function startCronJobController(ctx: ControllerContext, opts: { resyncMs?
       const patch = { status: { ...plan.status, active: plan.status.active?.length ? plan.status.active : null } };
       await ignoreNotFound(() => ctx.client.patch(R.cronjobs, cj.metadata!.name!, patch, { namespace: ns, type: 'merge', subresource: 'status' }));
     }
-    if (plan.requeueAfterMs !== undefined) queue.addAfter(key, Math.min(plan.requeueAfterMs + 5, 2 ** 31 - 1));
+    if (plan.requeueAfterMs !== undefined) c.queue.addAfter(key, Math.min(plan.requeueAfterMs + 5, 2 ** 31 - 1));
   };
 
-  const { queue, stop } = startWorkers('cronjob', ctx.options.workers, log, sync);
-  const enqueue = (cj: CronJob): void => queue.add(objectKey(cj));
-  cjInf.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n) });
-  const owner = (j: Job): void => {
-    const ref = controllerRefOf(j);
-    if (ref?.kind === 'CronJob') queue.add(`${j.metadata?.namespace}/${ref.name}`);
-  };
-  jobInf.addHandlers({ add: owner, update: (_o, n) => owner(n), delete: owner });
+  cjInf.addHandlers(c.handlers());
+  jobInf.addHandlers(
+    c.handlers<Job>((j) => {
+      const ref = controllerRefOf(j);
+      return ref?.kind === 'CronJob' ? `${j.metadata?.namespace}/${ref.name}` : undefined;
+    }),
+  );
   const timer = setInterval(() => {
-    for (const cj of cjInf.list()) enqueue(cj);
+    for (const cj of cjInf.list()) c.enqueue(objectKey(cj));
   }, opts.resyncMs ?? 10_000);
   timer.unref();
-  return {
-    stop: () => {
-      clearInterval(timer);
-      stop();
-    },
-  };
+  return c.run({ informers: [cjInf, jobInf], workers: ctx.options.workers, sync, onStop: () => clearInterval(timer) });
 }

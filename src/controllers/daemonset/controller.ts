@@ -5,7 +5,8 @@ import { R } from '../../api/registry.js';
 import { byNamespace } from '../../client/informer.js';
 import { componentLogger } from '../../util/log.js';
 import type { ControllerContext } from '../context.js';
-import { Expectations, adoptPatch, errCode, ignoreNotFound, newControllerRef, podFromTemplate, runBounded, startWorkers, type Kube } from '../replicaset/common.js';
+import { Expectations, adoptPatch, errCode, ignoreNotFound, newControllerRef, podFromTemplate, runBounded, type Kube } from '../replicaset/common.js';
+import { Controller } from '../run.js';
 import { podHandlers } from '../replicaset/controller.js';
 import { statusChanged } from '../replicaset/reconcile.js';
 import { REVISION_HASH_LABEL, planHistory, type HistoryPlan } from '../statefulset/history.js';
@@ -57,6 +58,7 @@ export function startDaemonSetController(ctx: ControllerContext): { stop(): void
   revInf.addIndex('namespace', byNamespace);
   const recorder = ctx.recorder('daemonset-controller');
   const expectations = new Expectations();
+  const c = new Controller({ name: 'daemonset', log });
 
   const sync = async (key: string): Promise<void> => {
     const ds = dsInf.get(key);
@@ -96,16 +98,14 @@ export function startDaemonSetController(ctx: ControllerContext): { stop(): void
       await ignoreNotFound(() => ctx.client.patch(R.daemonsets, ds.metadata!.name!, { status: plan.status }, { namespace: ns, type: 'merge', subresource: 'status' }));
     }
     const minReady = ds.spec?.minReadySeconds ?? 0;
-    if (minReady > 0 && (plan.status.numberReady ?? 0) > (plan.status.numberAvailable ?? 0)) queue.addAfter(key, minReady * 1000 + 50);
+    if (minReady > 0 && (plan.status.numberReady ?? 0) > (plan.status.numberAvailable ?? 0)) c.queue.addAfter(key, minReady * 1000 + 50);
     const err = createErrors[0] ?? deleteErrors[0];
     if (err) throw err;
   };
 
-  const { queue, stop } = startWorkers('daemonset', ctx.options.workers, log, sync);
-  const enqueue = (ds: DaemonSet): void => queue.add(objectKey(ds));
-  const all = (): void => dsInf.list().forEach(enqueue);
-  dsInf.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n), delete: enqueue });
+  const all = (): void => dsInf.list().forEach((ds) => c.enqueue(objectKey(ds)));
+  dsInf.addHandlers(c.handlers());
   nodeInf.addHandlers({ add: all, update: (o, n) => (JSON.stringify([o.metadata?.labels, o.spec?.taints]) !== JSON.stringify([n.metadata?.labels, n.spec?.taints]) ? all() : undefined), delete: all });
-  podInf.addHandlers(podHandlers('DaemonSet', dsInf, queue.add.bind(queue), expectations));
-  return { stop };
+  podInf.addHandlers(podHandlers('DaemonSet', dsInf, c.enqueue, expectations));
+  return c.run({ informers: [dsInf, podInf, nodeInf, revInf], workers: ctx.options.workers, sync });
 }

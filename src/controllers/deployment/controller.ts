@@ -6,7 +6,8 @@ import { labelSelectorMatches } from '../../api/labels.js';
 import { byNamespace } from '../../client/informer.js';
 import { componentLogger } from '../../util/log.js';
 import type { ControllerContext } from '../context.js';
-import { adoptPatch, claimObjects, controllerRefOf, errCode, ignoreNotFound, newControllerRef, releasePatch, stableJson, startWorkers, type Kube } from '../replicaset/common.js';
+import { adoptPatch, claimObjects, controllerRefOf, errCode, ignoreNotFound, newControllerRef, releasePatch, stableJson, type Kube } from '../replicaset/common.js';
+import { Controller } from '../run.js';
 import { statusChanged } from '../replicaset/reconcile.js';
 import { equalIgnoreHash } from './rollout.js';
 import { reconcileDeployment, type DeploymentPlan } from './reconcile.js';
@@ -24,6 +25,7 @@ export function startDeploymentController(ctx: ControllerContext): { stop(): voi
   rsInf.addIndex('namespace', byNamespace);
   podInf.addIndex('namespace', byNamespace);
   const recorder = ctx.recorder('deployment-controller');
+  const c = new Controller({ name: 'deployment', log });
 
   const sync = async (key: string): Promise<void> => {
     const d = dInf.get(key);
@@ -40,7 +42,7 @@ export function startDeploymentController(ctx: ControllerContext): { stop(): voi
     for (const rs of claim.release) await ignoreNotFound(() => ctx.client.patch(R.replicasets, rs.metadata!.name!, releasePatch(rs, ref.uid), { namespace: ns, type: 'merge' }));
     const plan = reconcileDeployment(d, claim.owned, podInf.byIndex('namespace', ns), ctx.clock.now());
     await applyPlan(d, plan, ns);
-    if (plan.requeueAfterMs !== undefined) queue.addAfter(key, plan.requeueAfterMs);
+    if (plan.requeueAfterMs !== undefined) c.queue.addAfter(key, plan.requeueAfterMs);
   };
 
   const applyPlan = async (d: Deployment, plan: DeploymentPlan, ns: string): Promise<void> => {
@@ -75,26 +77,14 @@ export function startDeploymentController(ctx: ControllerContext): { stop(): voi
     }
   };
 
-  const { queue, stop } = startWorkers('deployment', ctx.options.workers, log, sync);
-  const enqueue = (d: Deployment): void => queue.add(objectKey(d));
-  dInf.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n), delete: enqueue });
-  const rsOwner = (rs: ReplicaSet): void => {
+  dInf.addHandlers(c.handlers());
+  // a ReplicaSet concerns its controlling Deployment or, orphaned, every Deployment selecting it
+  const deploymentsOf = (rs: ReplicaSet): string | string[] | undefined => {
     const ref = controllerRefOf(rs);
-    if (ref) {
-      if (ref.kind === 'Deployment') queue.add(`${rs.metadata?.namespace}/${ref.name}`);
-      return;
-    }
-    for (const d of dInf.list(rs.metadata?.namespace)) if (labelSelectorMatches(d.spec?.selector, rs.metadata?.labels)) enqueue(d);
+    if (ref) return ref.kind === 'Deployment' ? `${rs.metadata?.namespace}/${ref.name}` : undefined;
+    return dInf.list(rs.metadata?.namespace).filter((d) => labelSelectorMatches(d.spec?.selector, rs.metadata?.labels)).map(objectKey);
   };
-  rsInf.addHandlers({
-    add: rsOwner,
-    update: (o, n) => {
-      const ro = controllerRefOf(o);
-      if (ro?.kind === 'Deployment' && ro.uid !== controllerRefOf(n)?.uid) queue.add(`${o.metadata?.namespace}/${ro.name}`);
-      rsOwner(n);
-    },
-    delete: rsOwner,
-  });
+  rsInf.addHandlers(c.handlers(deploymentsOf));
   podInf.addHandlers({
     // Recreate waits for old pods to be gone: their deletion re-syncs the deployment
     delete: (p) => {
@@ -104,8 +94,8 @@ export function startDeploymentController(ctx: ControllerContext): { stop(): voi
       const dref = controllerRefOf(rs);
       if (dref?.kind !== 'Deployment') return;
       const d = dInf.get(`${p.metadata?.namespace}/${dref.name}`);
-      if (d?.spec?.strategy?.type === 'Recreate') enqueue(d);
+      if (d?.spec?.strategy?.type === 'Recreate') c.enqueue(objectKey(d));
     },
   });
-  return { stop };
+  return c.run({ informers: [dInf, rsInf, podInf], workers: ctx.options.workers, sync });
 }

@@ -3,16 +3,13 @@ import { objectKey } from '../../api/object.js';
 import { R } from '../../api/registry.js';
 import type { KubeObject } from '../../api/object.js';
 import { byNamespace } from '../../client/informer.js';
-import { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
-import { counter } from '../../util/metrics.js';
 import { isNotFound } from '../../scheduler/apierr.js';
 import type { PodObj } from '../../scheduler/cache.js';
-import { runWhenSynced } from '../endpointslice/run.js';
+import { Controller } from '../run.js';
 import { computePdbStatus, pdbSelects, type PdbObj } from './reconcile.js';
 
 const log = componentLogger('disruption-controller');
-const syncs = counter({ name: 'skiff_disruption_syncs_total', help: 'Disruption controller syncs by result', labelNames: ['result'] as const });
 
 type Scalable = KubeObject & { spec?: { replicas?: number } };
 
@@ -24,12 +21,9 @@ export function startDisruptionController(ctx: ControllerContext): { stop(): voi
   const rss = ctx.informers.get<Scalable>(R.replicasets);
   const stss = ctx.informers.get<Scalable>(R.statefulsets);
   pdbs.addIndex('namespace', byNamespace);
-  const queue = new WorkQueue();
-  const forPod = (p: PodObj) => {
-    for (const pdb of pdbs.byIndex('namespace', p.metadata?.namespace ?? '')) if (pdbSelects(pdb, p)) queue.add(objectKey(pdb));
-  };
-  pdbs.addHandlers({ add: (p) => queue.add(objectKey(p)), update: (_o, p) => queue.add(objectKey(p)) });
-  pods.addHandlers({ add: forPod, update: (o, n) => (forPod(o), forPod(n)), delete: forPod });
+  const c = new Controller({ name: 'disruption', log });
+  pdbs.addHandlers(c.handlers());
+  pods.addHandlers(c.handlers<PodObj>((p) => pdbs.byIndex('namespace', p.metadata?.namespace ?? '').filter((pdb) => pdbSelects(pdb, p)).map(objectKey)));
   const replicasOf = (kind: string, name: string, ns: string) => {
     const inf = kind === 'ReplicaSet' ? rss : kind === 'StatefulSet' ? stss : undefined;
     return inf?.get(`${ns}/${name}`)?.spec?.replicas;
@@ -44,7 +38,7 @@ export function startDisruptionController(ctx: ControllerContext): { stop(): voi
       if (!isNotFound(err)) throw err;
     });
     // disrupted pods expire: look again later
-    if (status.disruptedPods) queue.addAfter(key, 30_000);
+    if (status.disruptedPods) c.queue.addAfter(key, 30_000);
   };
-  return runWhenSynced({ informers: [pdbs, pods, rss, stss], queue, workers: ctx.options.workers, sync, log, syncs });
+  return c.run({ informers: [pdbs, pods, rss, stss], workers: ctx.options.workers, sync });
 }

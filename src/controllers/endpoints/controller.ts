@@ -1,19 +1,16 @@
 import type { ControllerContext } from '../context.js';
 import { R } from '../../api/registry.js';
-import { objectKey, splitKey } from '../../api/object.js';
-import { labelSelectorMatches } from '../../api/labels.js';
+import { splitKey } from '../../api/object.js';
 import { byNamespace } from '../../client/informer.js';
-import { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
-import { counter } from '../../util/metrics.js';
 import { isNotFound } from '../../scheduler/apierr.js';
-import { runWhenSynced } from '../endpointslice/run.js';
+import { Controller } from '../run.js';
 import type { PodObj } from '../endpointslice/podutil.js';
 import type { SvcObj } from '../endpointslice/reconcile.js';
+import { servicesSelecting } from '../endpointslice/controller.js';
 import { LABEL_SKIP_MIRROR, planEndpoints, renderEndpoints, type EndpointsObj } from './reconcile.js';
 
 const log = componentLogger('endpoints-controller');
-const syncs = counter({ name: 'skiff_endpoints_syncs_total', help: 'Endpoints controller syncs by result', labelNames: ['result'] as const });
 
 const hasSelector = (svc: SvcObj | undefined): boolean => !!svc?.spec?.selector && Object.keys(svc.spec.selector).length > 0;
 
@@ -24,23 +21,10 @@ export function startEndpointsController(ctx: ControllerContext): { stop(): void
   pods.addIndex('namespace', byNamespace);
   const endpoints = ctx.informers.get<EndpointsObj>(R.endpoints);
   services.addIndex('namespace', byNamespace);
-  const queue = new WorkQueue();
-  const enqueueForPod = (pod: PodObj) => {
-    for (const svc of services.byIndex('namespace', pod.metadata?.namespace ?? '')) {
-      if (hasSelector(svc) && labelSelectorMatches({ matchLabels: svc.spec!.selector! }, pod.metadata?.labels)) queue.add(objectKey(svc));
-    }
-  };
-  const enqueue = (o: SvcObj | EndpointsObj) => queue.add(objectKey(o));
-  services.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n), delete: enqueue });
-  endpoints.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n), delete: enqueue });
-  pods.addHandlers({
-    add: enqueueForPod,
-    update: (o, n) => {
-      enqueueForPod(o);
-      enqueueForPod(n);
-    },
-    delete: enqueueForPod,
-  });
+  const c = new Controller({ name: 'endpoints', log });
+  services.addHandlers(c.handlers());
+  endpoints.addHandlers(c.handlers());
+  pods.addHandlers(c.handlers<PodObj>((p) => servicesSelecting(services, p)));
 
   const sync = async (key: string): Promise<void> => {
     const svc = services.get(key);
@@ -59,5 +43,5 @@ export function startEndpointsController(ctx: ControllerContext): { stop(): void
     if (plan.create) await ctx.client.create(R.endpoints, plan.create, namespace);
     else if (plan.update) await ctx.client.update(R.endpoints, plan.update);
   };
-  return runWhenSynced({ informers: [services, pods, endpoints], queue, workers: ctx.options.workers, sync, log, syncs });
+  return c.run({ informers: [services, pods, endpoints], workers: ctx.options.workers, sync });
 }

@@ -4,10 +4,9 @@ import { R } from '../../api/registry.js';
 import { objectKey, splitKey } from '../../api/object.js';
 import { labelSelectorMatches } from '../../api/labels.js';
 import { byNamespace } from '../../client/informer.js';
-import { WorkQueue } from '../../client/workqueue.js';
-import { runWhenSynced } from './run.js';
+import { Controller } from '../run.js';
 import { componentLogger } from '../../util/log.js';
-import { counter, histogram } from '../../util/metrics.js';
+import { counter } from '../../util/metrics.js';
 import { isNotFound } from '../../scheduler/apierr.js';
 import type { PodObj } from './podutil.js';
 import {
@@ -24,11 +23,25 @@ import {
 import { desiredEndpointsFromEndpoints, shouldMirror, type EndpointsObj } from './mirror.js';
 
 const log = componentLogger('endpointslice-controller');
-const syncs = counter({ name: 'skiff_endpointslice_syncs_total', help: 'EndpointSlice controller syncs by result', labelNames: ['result'] as const });
 const writes = counter({ name: 'skiff_endpointslice_writes_total', help: 'EndpointSlice writes by verb', labelNames: ['verb'] as const });
-const duration = histogram({ name: 'skiff_endpointslice_sync_seconds', help: 'EndpointSlice sync duration', buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2] });
 
 const OURS = new Set([MANAGED_BY_CONTROLLER, MANAGED_BY_MIRRORING]);
+
+/** Keys of the selector Services (of an informer with the `namespace` index) whose selector matches the pod. */
+export function servicesSelecting(services: Informer<SvcObj>, pod: PodObj): string[] {
+  const out: string[] = [];
+  for (const svc of services.byIndex('namespace', pod.metadata?.namespace ?? '')) {
+    const sel = svc.spec?.selector;
+    if (sel && Object.keys(sel).length > 0 && labelSelectorMatches({ matchLabels: sel }, pod.metadata?.labels)) out.push(objectKey(svc));
+  }
+  return out;
+}
+
+/** The `ns/name` of the Service a slice we manage belongs to. */
+function serviceKeyOf(s: SliceObj): string | undefined {
+  const svc = s.metadata?.labels?.[LABEL_SERVICE_NAME];
+  return svc && OURS.has(s.metadata?.labels?.[LABEL_MANAGED_BY] ?? '') ? `${s.metadata?.namespace}/${svc}` : undefined;
+}
 
 /** What this controller last wrote per slice, so a sync never acts on a cache that has not seen its own writes. */
 type Written = { oldRv?: string; deleted?: boolean; at: number };
@@ -47,41 +60,23 @@ export function startEndpointSliceController(ctx: ControllerContext): { stop(): 
   const endpoints = ctx.informers.get<EndpointsObj>(R.endpoints);
   services.addIndex('namespace', byNamespace);
   slices.addIndex('service', (s) => {
-    const svc = s.metadata?.labels?.[LABEL_SERVICE_NAME];
-    return svc && OURS.has(s.metadata?.labels?.[LABEL_MANAGED_BY] ?? '') ? [`${s.metadata?.namespace}/${svc}`] : [];
+    const key = serviceKeyOf(s);
+    return key ? [key] : [];
   });
-  const queue = new WorkQueue();
+  const c = new Controller({ name: 'endpointslice', log });
 
-  const enqueueForPod = (pod: PodObj) => {
-    for (const svc of services.byIndex('namespace', pod.metadata?.namespace ?? '')) {
-      const sel = svc.spec?.selector;
-      if (sel && Object.keys(sel).length > 0 && labelSelectorMatches({ matchLabels: sel }, pod.metadata?.labels)) queue.add(objectKey(svc));
-    }
-  };
-  services.addHandlers({ add: (s) => queue.add(objectKey(s)), update: (_o, s) => queue.add(objectKey(s)), delete: (s) => queue.add(objectKey(s)) });
-  pods.addHandlers({
-    add: enqueueForPod,
-    update: (o, n) => {
-      enqueueForPod(o);
-      enqueueForPod(n);
-    },
-    delete: enqueueForPod,
-  });
-  const onSlice = (s: SliceObj) => {
-    const svc = s.metadata?.labels?.[LABEL_SERVICE_NAME];
-    if (svc && OURS.has(s.metadata?.labels?.[LABEL_MANAGED_BY] ?? '')) queue.add(`${s.metadata?.namespace}/${svc}`);
-  };
-  slices.addHandlers({ add: onSlice, update: (_o, s) => onSlice(s), delete: onSlice });
-  endpoints.addHandlers({ add: (e) => queue.add(objectKey(e)), update: (_o, e) => queue.add(objectKey(e)), delete: (e) => queue.add(objectKey(e)) });
+  services.addHandlers(c.handlers());
+  pods.addHandlers(c.handlers<PodObj>((p) => servicesSelecting(services, p)));
+  slices.addHandlers(c.handlers<SliceObj>((s) => serviceKeyOf(s)));
+  endpoints.addHandlers(c.handlers());
 
   const writer = new SliceWriter(ctx.client, slices);
 
   const sync = async (key: string): Promise<void> => {
     if (writer.cacheIsStale(key)) {
-      queue.addAfter(key, 20);
+      c.queue.addAfter(key, 20);
       return;
     }
-    const end = duration.startTimer();
     const svc = services.get(key);
     const existing = slices.byIndex('service', key);
     const mine = (m: string) => existing.filter((s) => s.metadata?.labels?.[LABEL_MANAGED_BY] === m);
@@ -100,10 +95,9 @@ export function startEndpointSliceController(ctx: ControllerContext): { stop(): 
       } else plan = { create: [], update: [], delete: existing };
     }
     await writer.apply(key, plan);
-    end();
   };
 
-  return runWhenSynced({ informers: [services, pods, slices, endpoints], queue, workers: ctx.options.workers, sync, log, syncs });
+  return c.run({ informers: [services, pods, slices, endpoints], workers: ctx.options.workers, sync });
 }
 
 /**

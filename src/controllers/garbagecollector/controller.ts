@@ -2,11 +2,11 @@ import type { KubeObject } from '../../api/object.js';
 import { objectKey } from '../../api/object.js';
 import { RESOURCES, findKind, type ResourceInfo } from '../../api/registry.js';
 import type { Informer } from '../../client/types.js';
-import type { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
 import type { ControllerContext } from '../context.js';
-import { ignoreNotFound, isNotFound, releasePatch, startWorkers } from '../replicaset/common.js';
+import { ignoreNotFound, isNotFound, releasePatch } from '../replicaset/common.js';
+import { Controller } from '../run.js';
 import { FOREGROUND, ORPHAN, planDeletingOwner, planDependent, type GcAction, type OwnerLookup } from './reconcile.js';
 
 const log = componentLogger('garbage-collector');
@@ -26,9 +26,14 @@ const deletingWithGcFinalizer = (o: KubeObject): boolean => !!(o.metadata?.delet
 class GarbageCollector {
   private readonly infs = new Map<string, { info: ResourceInfo; inf: Informer }>();
   private readonly uids = new Map<string, { info: ResourceInfo; key: string }>();
-  queue!: WorkQueue;
+  readonly controller = new Controller({ name: 'garbagecollector', log });
+  private readonly queue = this.controller.queue;
 
   constructor(private readonly ctx: ControllerContext) {}
+
+  informers(): Informer[] {
+    return [...this.infs.values()].map((e) => e.inf);
+  }
 
   watch(info: ResourceInfo): void {
     const inf = this.ctx.informers.get(info);
@@ -98,10 +103,6 @@ class GarbageCollector {
     const [group, resource, ...rest] = key.split('|');
     const entry = this.infs.get(`${group}/${resource}`);
     if (!entry) return;
-    if (![...this.infs.values()].every((e) => e.inf.hasSynced())) {
-      this.queue.addAfter(key, 200); // never act on a partial graph
-      return;
-    }
     const obj = entry.inf.get(rest.join('|'));
     if (!obj) return;
     if (deletingWithGcFinalizer(obj)) {
@@ -160,8 +161,7 @@ class GarbageCollector {
 
 export function startGarbageCollector(ctx: ControllerContext): { stop(): void } {
   const gc = new GarbageCollector(ctx);
-  const { queue, stop } = startWorkers('garbagecollector', ctx.options.workers, log, (key) => gc.sync(key));
-  gc.queue = queue;
   for (const info of GC_RESOURCES) gc.watch(info);
-  return { stop };
+  // workers start once every watched cache has synced: never act on a partial graph
+  return gc.controller.run({ informers: gc.informers(), workers: ctx.options.workers, sync: (key) => gc.sync(key) });
 }

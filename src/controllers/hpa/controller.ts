@@ -6,17 +6,15 @@ import { objectKey, splitKey } from '../../api/object.js';
 import { findKind, R } from '../../api/registry.js';
 import { labelSelectorMatches, selectorToString } from '../../api/labels.js';
 import { byNamespace } from '../../client/informer.js';
-import { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
 import { isNotFound } from '../../scheduler/apierr.js';
 import type { PodObj } from '../../scheduler/cache.js';
-import { runWhenSynced } from '../endpointslice/run.js';
+import { Controller } from '../run.js';
 import { ResourceMetricsApiSource, type PodMetricsSource } from './metrics.js';
 import { applyBehavior, recommend, type HpaHistory, type HpaObj } from './reconcile.js';
 
 const log = componentLogger('hpa-controller');
-const syncs = counter({ name: 'skiff_hpa_syncs_total', help: 'HPA syncs by result', labelNames: ['result'] as const });
 const rescales = counter({ name: 'skiff_hpa_rescales_total', help: 'HPA rescales by direction', labelNames: ['direction'] as const });
 
 type ScaleTarget = KubeObject & { spec?: { replicas?: number; selector?: LabelSelector } };
@@ -38,11 +36,11 @@ export function startHpaController(ctx: ControllerContext, opts: HpaControllerOp
   pods.addIndex('namespace', byNamespace);
   const metrics = opts.metrics ?? new ResourceMetricsApiSource(ctx.client);
   const recorder = ctx.recorder('horizontal-pod-autoscaler');
-  const queue = new WorkQueue();
+  const c = new Controller({ name: 'hpa', log });
   const history = new Map<string, HpaHistory>();
-  hpas.addHandlers({ add: (h) => queue.add(objectKey(h)), update: (o, h) => o.metadata?.generation !== h.metadata?.generation && queue.add(objectKey(h)), delete: (h) => history.delete(objectKey(h)) });
+  hpas.addHandlers({ add: (h) => c.enqueue(objectKey(h)), update: (o, h) => o.metadata?.generation !== h.metadata?.generation && c.enqueue(objectKey(h)), delete: (h) => history.delete(objectKey(h)) });
   const timer = setInterval(() => {
-    for (const h of hpas.list()) queue.add(objectKey(h));
+    for (const h of hpas.list()) c.enqueue(objectKey(h));
   }, opts.syncPeriodMs ?? 15_000);
 
   const writeStatus = (hpa: HpaObj, status: Record<string, unknown>) => writeHpaStatus(ctx, hpa, status);
@@ -103,7 +101,7 @@ export function startHpaController(ctx: ControllerContext, opts: HpaControllerOp
     status.conditions = [able, cond('ScalingActive', true, 'ValidMetricFound', 'the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)', hpa), limited];
     await writeStatus(hpa, status);
   };
-  return runWhenSynced({ informers: [hpas, pods], queue, workers: ctx.options.workers, sync, log, syncs, onStop: () => clearInterval(timer) });
+  return c.run({ informers: [hpas, pods], workers: ctx.options.workers, sync, onStop: () => clearInterval(timer) });
 }
 
 async function writeHpaStatus(ctx: ControllerContext, hpa: HpaObj, status: Record<string, unknown>): Promise<void> {

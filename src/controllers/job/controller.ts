@@ -5,7 +5,8 @@ import { R } from '../../api/registry.js';
 import { byNamespace } from '../../client/informer.js';
 import { componentLogger } from '../../util/log.js';
 import type { ControllerContext } from '../context.js';
-import { Expectations, adoptPatch, ignoreNotFound, newControllerRef, podFromTemplate, runBounded, startWorkers, type Kube } from '../replicaset/common.js';
+import { Expectations, adoptPatch, ignoreNotFound, newControllerRef, podFromTemplate, runBounded, type Kube } from '../replicaset/common.js';
+import { Controller } from '../run.js';
 import { podHandlers } from '../replicaset/controller.js';
 import { statusChanged } from '../replicaset/reconcile.js';
 import { INDEX_ANNOTATION, defaultJobTuning, reconcileJob, type JobTuning } from './reconcile.js';
@@ -37,6 +38,7 @@ export function startJobController(ctx: ControllerContext, opts: Partial<JobTuni
   podInf.addIndex('namespace', byNamespace);
   const recorder = ctx.recorder('job-controller');
   const expectations = new Expectations();
+  const c = new Controller({ name: 'job', log });
 
   const sync = async (key: string): Promise<void> => {
     const job = jobInf.get(key);
@@ -79,14 +81,12 @@ export function startJobController(ctx: ControllerContext, opts: Partial<JobTuni
     if (statusChanged(job.status, plan.status)) {
       await ignoreNotFound(() => ctx.client.patch(R.jobs, job.metadata!.name!, { status: plan.status }, { namespace: ns, type: 'merge', subresource: 'status' }));
     }
-    if (plan.requeueAfterMs !== undefined) queue.addAfter(key, plan.requeueAfterMs + 5);
+    if (plan.requeueAfterMs !== undefined) c.queue.addAfter(key, plan.requeueAfterMs + 5);
     const err = createErrors[0] ?? deleteErrors[0];
     if (err) throw err;
   };
 
-  const { queue, stop } = startWorkers('job', ctx.options.workers, log, sync);
-  const enqueue = (j: Job): void => queue.add(objectKey(j));
-  jobInf.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n), delete: enqueue });
-  podInf.addHandlers(podHandlers('Job', jobInf, queue.add.bind(queue), expectations));
-  return { stop };
+  jobInf.addHandlers(c.handlers());
+  podInf.addHandlers(podHandlers('Job', jobInf, c.enqueue, expectations));
+  return c.run({ informers: [jobInf, podInf], workers: ctx.options.workers, sync });
 }

@@ -1,17 +1,15 @@
 import type { ControllerContext } from '../context.js';
 import { R } from '../../api/registry.js';
 import { objectKey, splitKey } from '../../api/object.js';
-import { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
 import { isNotFound } from '../../scheduler/apierr.js';
-import { runWhenSynced } from '../endpointslice/run.js';
+import { Controller } from '../run.js';
 import type { SvcObj } from '../endpointslice/reconcile.js';
 import { LoadBalancerPendingError, PoolProvider, type LoadBalancerProvider } from './provider.js';
 import { statusPatch, wantsLoadBalancer } from './reconcile.js';
 
 const log = componentLogger('lbipam-controller');
-const syncs = counter({ name: 'skiff_lbipam_syncs_total', help: 'LoadBalancer IPAM syncs by result', labelNames: ['result'] as const });
 const pendingTotal = counter({ name: 'skiff_lbipam_pending_total', help: 'LoadBalancer allocations left pending, by reason', labelNames: ['reason'] as const });
 
 /**
@@ -22,11 +20,10 @@ const pendingTotal = counter({ name: 'skiff_lbipam_pending_total', help: 'LoadBa
 export function startLbIpamController(ctx: ControllerContext, provider: LoadBalancerProvider = new PoolProvider(ctx.options.lbPool)): { stop(): void } {
   const services = ctx.informers.get<SvcObj>(R.services);
   const recorder = ctx.recorder('lbipam-controller');
-  const queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 30_000 });
-  const enqueue = (s: SvcObj) => queue.add(objectKey(s));
+  const c = new Controller({ name: 'lbipam', log, baseDelayMs: 500 });
+  const enqueue = (s: SvcObj) => c.enqueue(objectKey(s));
   services.addHandlers({
-    add: enqueue,
-    update: (_o, s) => enqueue(s),
+    ...c.handlers(),
     delete: (s) => {
       enqueue(s);
       // an address came free: pending Services may get it now
@@ -71,5 +68,5 @@ export function startLbIpamController(ctx: ControllerContext, provider: LoadBala
     log.info({ svc: objectKey(svc), ingress }, 'load balancer status written');
     return true;
   };
-  return runWhenSynced({ informers: [services], queue, workers: 1, sync, log, syncs });
+  return c.run({ informers: [services], workers: 1, sync });
 }

@@ -2,7 +2,8 @@ import type { Namespace as K8sNamespace } from 'kubernetes-types/core/v1.js';
 import { R, RESOURCES } from '../../api/registry.js';
 import { componentLogger } from '../../util/log.js';
 import type { ControllerContext } from '../context.js';
-import { ignoreNotFound, runBounded, startWorkers, type Kube } from '../replicaset/common.js';
+import { ignoreNotFound, runBounded, type Kube } from '../replicaset/common.js';
+import { Controller } from '../run.js';
 import { NS_FINALIZER, hasNamespaceFinalizer, reconcileNamespace, type NamespaceContent } from './reconcile.js';
 
 const log = componentLogger('namespace-controller');
@@ -14,6 +15,7 @@ const NAMESPACED = RESOURCES.filter((r) => r.namespaced && r.verbs.includes('lis
 export function startNamespaceController(ctx: ControllerContext, opts: { recheckMs?: number } = {}): { stop(): void } {
   const nsInf = ctx.informers.get<Namespace>(R.namespaces);
   const recheckMs = opts.recheckMs ?? 1000;
+  const c = new Controller({ name: 'namespace', log });
 
   const sync = async (name: string): Promise<void> => {
     const ns = nsInf.get(name);
@@ -31,7 +33,7 @@ export function startNamespaceController(ctx: ControllerContext, opts: { recheck
     if (errors.length) throw errors[0];
     if (!plan.finalize) {
       log.debug({ namespace: name, remaining: plan.remaining }, 'namespace content remaining');
-      queue.addAfter(name, recheckMs);
+      c.queue.addAfter(name, recheckMs);
       return;
     }
     await finalize(name);
@@ -55,10 +57,7 @@ export function startNamespaceController(ctx: ControllerContext, opts: { recheck
     log.info({ namespace: name }, 'namespace finalized');
   };
 
-  const { queue, stop } = startWorkers('namespace', ctx.options.workers, log, sync);
-  const enqueue = (ns: Namespace): void => {
-    if (ns.metadata?.deletionTimestamp) queue.add(ns.metadata.name!);
-  };
-  nsInf.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n) });
-  return { stop };
+  const { add, update } = c.handlers<Namespace>((ns) => (ns.metadata?.deletionTimestamp ? ns.metadata.name : undefined));
+  nsInf.addHandlers({ add, update });
+  return c.run({ informers: [nsInf], workers: ctx.options.workers, sync });
 }

@@ -1,15 +1,13 @@
 import type { ControllerContext } from '../context.js';
 import { R } from '../../api/registry.js';
-import { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
-import { counter, gauge } from '../../util/metrics.js';
+import { gauge } from '../../util/metrics.js';
 import { isNotFound } from '../../scheduler/apierr.js';
-import { runWhenSynced } from '../endpointslice/run.js';
+import { Controller } from '../run.js';
 import { formatCidr, parseCidr } from './cidr.js';
 import { decidePodCIDR, type NodeObj } from './reconcile.js';
 
 const log = componentLogger('nodeipam-controller');
-const syncs = counter({ name: 'skiff_nodeipam_syncs_total', help: 'Node IPAM syncs by result', labelNames: ['result'] as const });
 const allocated = gauge({ name: 'skiff_nodeipam_allocated_cidrs', help: 'Pod CIDRs held by nodes' });
 
 /**
@@ -19,23 +17,18 @@ const allocated = gauge({ name: 'skiff_nodeipam_allocated_cidrs', help: 'Pod CID
 export function startNodeIpamController(ctx: ControllerContext): { stop(): void } {
   const nodes = ctx.informers.get<NodeObj>(R.nodes);
   const recorder = ctx.recorder('nodeipam-controller');
-  const queue = new WorkQueue();
+  const c = new Controller({ name: 'nodeipam', log });
   /** CIDRs we assigned whose node update the cache may not show yet: node name -> cidr. */
   const handedOut = new Map<string, string>();
-  nodes.addHandlers({
-    add: (n) => queue.add(n.metadata!.name!),
-    update: (_o, n) => queue.add(n.metadata!.name!),
-    delete: (n) => {
-      handedOut.delete(n.metadata!.name!);
-      queue.add(n.metadata!.name!);
-    },
-  });
+  nodes.addHandlers(c.handlers());
   const sync = async (name: string): Promise<void> => {
     const used = new Set<string>();
     for (const n of nodes.list()) if (n.spec?.podCIDR) used.add(formatCidr(parseCidr(n.spec.podCIDR)));
-    for (const [n, c] of handedOut) {
-      if (nodes.get(n)?.spec?.podCIDR) handedOut.delete(n);
-      else used.add(c);
+    for (const [n, cidr] of handedOut) {
+      const cur = nodes.get(n);
+      // a node that is gone holds nothing; one the cache shows with its CIDR is counted above
+      if (!cur || cur.spec?.podCIDR) handedOut.delete(n);
+      else used.add(cidr);
     }
     allocated.set(used.size);
     const node = nodes.get(name);
@@ -60,5 +53,5 @@ export function startNodeIpamController(ctx: ControllerContext): { stop(): void 
     recorder.event(node, 'Normal', 'CIDRAssignmentSucceeded', `Node ${name} got pod CIDR ${cidr}`);
     log.info({ node: name, cidr }, 'pod CIDR assigned');
   };
-  return runWhenSynced({ informers: [nodes], queue, workers: 1, sync, log, syncs });
+  return c.run({ informers: [nodes], workers: 1, sync });
 }

@@ -3,16 +3,14 @@ import type { ControllerContext } from '../context.js';
 import type { KubeObject } from '../../api/object.js';
 import { objectKey } from '../../api/object.js';
 import { R } from '../../api/registry.js';
-import { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
 import { counter, gauge } from '../../util/metrics.js';
 import { isNotFound } from '../../scheduler/apierr.js';
 import type { NodeObj, PodObj } from '../../scheduler/cache.js';
-import { runWhenSynced } from '../endpointslice/run.js';
+import { Controller } from '../run.js';
 import { desiredTaints, nodeHealth, planEvictions, unknownConditions, type NodeHealth } from './reconcile.js';
 
 const log = componentLogger('nodelifecycle-controller');
-const syncs = counter({ name: 'skiff_nodelifecycle_syncs_total', help: 'Node lifecycle syncs by result', labelNames: ['result'] as const });
 const evictions = counter({ name: 'skiff_nodelifecycle_evictions_total', help: 'Pods evicted from tainted nodes' });
 const unhealthy = gauge({ name: 'skiff_nodelifecycle_unhealthy_nodes', help: 'Nodes not Ready', labelNames: ['health'] as const });
 
@@ -32,15 +30,17 @@ export function startNodeLifecycleController(ctx: ControllerContext, opts: { mon
   const pods = ctx.informers.get<PodObj>(R.pods);
   pods.addIndex('nodeName', (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []));
   const recorder = ctx.recorder('node-controller');
-  const queue = new WorkQueue();
+  const c = new Controller({ name: 'nodelifecycle', log });
   /** per node: the last heartbeat fingerprint seen, and when (ctx.clock) it was seen */
   const heard = new Map<string, { print: string; at: number }>();
   const lastHealth = new Map<string, NodeHealth>();
 
-  nodes.addHandlers({ add: (n) => queue.add(n.metadata!.name!), update: (_o, n) => queue.add(n.metadata!.name!), delete: (n) => queue.add(n.metadata!.name!) });
-  leases.addHandlers({ add: (l) => queue.add(l.metadata!.name!), update: (_o, l) => queue.add(l.metadata!.name!) });
+  nodes.addHandlers(c.handlers());
+  // a node's Lease has the node's name
+  const { add, update } = c.handlers<LeaseObj>((l) => l.metadata?.name);
+  leases.addHandlers({ add, update });
   const timer = setInterval(() => {
-    for (const n of nodes.list()) queue.add(n.metadata!.name!);
+    for (const n of nodes.list()) c.enqueue(n.metadata!.name!);
   }, opts.monitorPeriodMs ?? 5000);
 
   const lastHeard = (node: NodeObj): number => {
@@ -92,10 +92,10 @@ export function startNodeLifecycleController(ctx: ControllerContext, opts: { mon
       });
       evictions.inc();
     }
-    if (plan.nextAtMs !== undefined) queue.addAfter(name, Math.max(10, plan.nextAtMs - now));
+    if (plan.nextAtMs !== undefined) c.queue.addAfter(name, Math.max(10, plan.nextAtMs - now));
   };
 
-  return runWhenSynced({ informers: [nodes, leases, pods], queue, workers: ctx.options.workers, sync, log, syncs, onStop: () => clearInterval(timer) });
+  return c.run({ informers: [nodes, leases, pods], workers: ctx.options.workers, sync, onStop: () => clearInterval(timer) });
 }
 
 /** Ready=False (reason NodeNotReady) on the pods of a lost node, so Services stop sending them traffic. */

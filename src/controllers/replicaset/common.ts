@@ -1,7 +1,8 @@
 /**
  * Helpers shared by the workload controllers (replicaset, deployment, statefulset, daemonset, job,
  * cronjob, garbagecollector, namespace): API error codes, controller references, pod state,
- * the adopt/orphan claim (ControllerRefManager), creation expectations and the worker wiring.
+ * the adopt/orphan claim (ControllerRefManager), creation expectations and bounded concurrency
+ * (the queue + workers wiring of every controller is ../run.ts).
  */
 import { createHash } from 'node:crypto';
 import type { Pod, PodTemplateSpec } from 'kubernetes-types/core/v1.js';
@@ -9,9 +10,6 @@ import type { LabelSelector, ObjectMeta as K8sMeta, OwnerReference } from 'kuber
 import type { KubeObject } from '../../api/object.js';
 import { clone } from '../../api/object.js';
 import { labelSelectorMatches } from '../../api/labels.js';
-import { WorkQueue, runWorkers } from '../../client/workqueue.js';
-import { counter, histogram } from '../../util/metrics.js';
-import type { Logger } from '../../util/log.js';
 
 /** Any object with Kubernetes metadata (kubernetes-types interfaces as well as KubeObject). */
 export interface HasMeta {
@@ -203,43 +201,7 @@ export class Expectations {
   }
 }
 
-// ---------- wiring ----------
-
-const syncs = counter({ name: 'skiff_workload_controller_syncs_total', help: 'Workload controller syncs by controller and result', labelNames: ['controller', 'result'] as const });
-const syncSeconds = histogram({
-  name: 'skiff_workload_controller_sync_duration_seconds',
-  help: 'Duration of one workload controller sync',
-  labelNames: ['controller'] as const,
-  buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2],
-});
-
-export interface RunningController {
-  queue: WorkQueue;
-  stop(): void;
-}
-
-/** A work queue with `workers` loops calling `sync(key)`, counted in the controller metrics. */
-export function startWorkers(name: string, workers: number, log: Logger, sync: (key: string) => Promise<void>): RunningController {
-  const queue = new WorkQueue({ baseDelayMs: 20, maxDelayMs: 30_000 });
-  const stop = runWorkers(
-    queue,
-    workers,
-    async (key) => {
-      const end = syncSeconds.startTimer({ controller: name });
-      try {
-        await sync(key);
-        syncs.inc({ controller: name, result: 'ok' });
-      } catch (err) {
-        syncs.inc({ controller: name, result: 'error' });
-        throw err;
-      } finally {
-        end();
-      }
-    },
-    (key, err) => log.debug({ key, err: String(err), code: errCode(err) }, 'sync failed, requeued'),
-  );
-  return { queue, stop };
-}
+// ---------- concurrency ----------
 
 /** Runs async tasks with bounded concurrency; returns the errors. */
 export async function runBounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<unknown[]> {

@@ -18,8 +18,8 @@ import {
   podFromTemplate,
   releasePatch,
   runBounded,
-  startWorkers,
 } from './common.js';
+import { Controller } from '../run.js';
 import { reconcileReplicaSet, statusChanged } from './reconcile.js';
 
 const log = componentLogger('replicaset-controller');
@@ -41,6 +41,7 @@ export function startReplicaSetController(ctx: ControllerContext): { stop(): voi
   podInf.addIndex('namespace', byNamespace);
   const recorder = ctx.recorder('replicaset-controller');
   const expectations = new Expectations();
+  const c = new Controller({ name: 'replicaset', log });
 
   const sync = async (key: string): Promise<void> => {
     const rs = rsInf.get(key);
@@ -62,7 +63,7 @@ export function startReplicaSetController(ctx: ControllerContext): { stop(): voi
       await ignoreNotFound(() => ctx.client.patch(R.replicasets, rs.metadata!.name!, { status: plan.status }, { namespace, type: 'merge', subresource: 'status' }));
     }
     const minReady = rs.spec?.minReadySeconds ?? 0;
-    if (minReady > 0 && (plan.status.readyReplicas ?? 0) > (plan.status.availableReplicas ?? 0)) queue.addAfter(key, minReady * 1000 + 50);
+    if (minReady > 0 && (plan.status.readyReplicas ?? 0) > (plan.status.availableReplicas ?? 0)) c.queue.addAfter(key, minReady * 1000 + 50);
   };
 
   /** Slow-start batches (1, 2, 4 ...): a template the API refuses fails once, not `n` times. */
@@ -110,11 +111,9 @@ export function startReplicaSetController(ctx: ControllerContext): { stop(): voi
     if (errors.length) throw errors[0];
   };
 
-  const { queue, stop } = startWorkers('replicaset', ctx.options.workers, log, sync);
-  const enqueue = (rs: ReplicaSet): void => queue.add(objectKey(rs));
-  rsInf.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n), delete: enqueue });
-  podInf.addHandlers(podHandlers('ReplicaSet', rsInf, queue.add.bind(queue), expectations));
-  return { stop };
+  rsInf.addHandlers(c.handlers());
+  podInf.addHandlers(podHandlers('ReplicaSet', rsInf, c.enqueue, expectations));
+  return c.run({ informers: [rsInf, podInf], workers: ctx.options.workers, sync });
 }
 
 /**

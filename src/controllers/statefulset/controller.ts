@@ -1,11 +1,12 @@
 import type { ControllerRevision as K8sRevision, StatefulSet as K8sStatefulSet } from 'kubernetes-types/apps/v1.js';
 import type { PersistentVolumeClaim as K8sPVC, Pod as K8sPod } from 'kubernetes-types/core/v1.js';
-import { objectKey, splitKey } from '../../api/object.js';
+import { splitKey } from '../../api/object.js';
 import { R } from '../../api/registry.js';
 import { byNamespace } from '../../client/informer.js';
 import { componentLogger } from '../../util/log.js';
 import type { ControllerContext } from '../context.js';
-import { adoptPatch, errCode, ignoreNotFound, newControllerRef, startWorkers, type Kube } from '../replicaset/common.js';
+import { adoptPatch, errCode, ignoreNotFound, newControllerRef, type Kube } from '../replicaset/common.js';
+import { Controller } from '../run.js';
 import { podHandlers } from '../replicaset/controller.js';
 import { statusChanged } from '../replicaset/reconcile.js';
 import { applyHistory } from '../daemonset/controller.js';
@@ -72,9 +73,8 @@ export function startStatefulSetController(ctx: ControllerContext): { stop(): vo
     }
   };
 
-  const { queue, stop } = startWorkers('statefulset', ctx.options.workers, log, sync);
-  const enqueue = (s: StatefulSet): void => queue.add(objectKey(s));
-  stsInf.addHandlers({ add: enqueue, update: (_o, n) => enqueue(n), delete: enqueue });
-  podInf.addHandlers(podHandlers('StatefulSet', stsInf, queue.add.bind(queue)));
-  return { stop };
+  const c = new Controller({ name: 'statefulset', log });
+  stsInf.addHandlers(c.handlers());
+  podInf.addHandlers(podHandlers('StatefulSet', stsInf, c.enqueue));
+  return c.run({ informers: [stsInf, podInf, pvcInf, revInf], workers: ctx.options.workers, sync });
 }

@@ -3,11 +3,10 @@ import type { Informer } from '../../client/types.js';
 import type { EventRecorder } from '../../client/events.js';
 import { objectKey } from '../../api/object.js';
 import { R } from '../../api/registry.js';
-import { WorkQueue } from '../../client/workqueue.js';
 import { componentLogger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
 import { apiErrorStatus, isConflict, isNotFound } from '../../scheduler/apierr.js';
-import { runWhenSynced } from '../endpointslice/run.js';
+import { Controller } from '../run.js';
 import { HostPathProvisioner, type VolumeProvisioner } from './provisioner.js';
 import {
   ANN_BIND_COMPLETED,
@@ -24,7 +23,6 @@ import {
 } from './reconcile.js';
 
 const log = componentLogger('volume-controller');
-const syncs = counter({ name: 'skiff_volume_syncs_total', help: 'PV/PVC controller syncs by result', labelNames: ['result'] as const });
 const ops = counter({ name: 'skiff_volume_operations_total', help: 'PV/PVC operations', labelNames: ['op'] as const });
 
 const ignoreNotFound = (err: unknown) => {
@@ -42,7 +40,8 @@ class VolumeController {
   readonly pvcs: Informer<PvcObj>;
   readonly classes: Informer<ScObj>;
   readonly recorder: EventRecorder;
-  readonly queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 30_000 });
+  readonly controller = new Controller({ name: 'volume', log, baseDelayMs: 100 });
+  readonly queue = this.controller.queue;
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -216,5 +215,5 @@ class VolumeController {
 export function startVolumeController(ctx: ControllerContext, provisioner: VolumeProvisioner = new HostPathProvisioner(ctx.options.dataDir)): { stop(): void } {
   const c = new VolumeController(ctx, provisioner);
   c.queue.add('classes');
-  return runWhenSynced({ informers: [c.pvs, c.pvcs, c.classes], queue: c.queue, workers: 1, sync: (key) => c.sync(key), log, syncs });
+  return c.controller.run({ informers: [c.pvs, c.pvcs, c.classes], workers: 1, sync: (key) => c.sync(key) });
 }
