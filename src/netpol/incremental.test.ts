@@ -93,10 +93,32 @@ t.test('a change re-renders only what it touches', async (t) => {
   t.equal(chainOf(second, 'y/p1'), chainOf(first, 'y/p1'), 'an untouched pod chain is the same array (not re-rendered)');
   t.not(chainOf(second, 'x/p0'), chainOf(first, 'x/p0'), 'the changed policy\'s chain is rebuilt');
   for (const [name, set] of second.sets) t.equal(set.entries, first.sets.get(name)?.entries, `set ${name} kept`);
+  t.equal(second.pods.get('x/p0')!.ingressChain, first.pods.get('x/p0')!.ingressChain, 'the chain keeps its name');
   const plan = planRestore(stateOf(first), second, null);
   t.equal(plan.ipsetBefore, '', 'no set work');
-  // the new chain, the old one deleted, and the /28 dispatch block chains holding an x/a0 pod
-  const blocks = new Set(pods.filter((p) => p.namespace === 'x' && p.labels.app === 'a0').map((p) => Math.floor(Number(p.ips[0].split('.')[3]) / 16)));
-  t.equal(plan.changedChains, 2 + blocks.size, `only the touched chains are rewritten (of ${second.chains.size})`);
+  // the changed chain, rewritten in place: no chain deleted, no dispatch chain pointing to it touched
+  t.equal(plan.changedChains, 1, `only the changed chain is rewritten (of ${second.chains.size})`);
+  t.match(plan.iptables, new RegExp(`^\\*filter\\n:${first.pods.get('x/p0')!.ingressChain} - \\[0:0\\]\\n`));
+  t.notMatch(plan.iptables, /-X /);
   t.equal(renderText(second), renderText(renderNetpol(changed, OPTS)), 'and it equals a fresh render');
+});
+
+t.test('peer membership changes are set del/add lines, no iptables', async (t) => {
+  const ns = (n: string) => toNamespaceInfo(makeNamespace(n, { team: n }));
+  const pods = Array.from({ length: 30 }, (_, i) => toPodInfo(makePod(NS[i % 3], `p${i}`, { labels: { app: `a${i % 2}` }, ip: `10.244.0.${i + 2}`, node: 'node-a', ports: XYZ_PORTS }))!);
+  const pol = toPolicyInfo(makePolicy('x', 'from-a1', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: 'a1' } } }] }] }));
+  const snap: Snapshot = { nodeName: 'node-a', namespaces: NS.map(ns), pods, policies: [pol] };
+  const renderer = new NetpolRenderer(OPTS);
+  const first = renderer.render(snap);
+  // a pod of another node joins the peers, and a local one in y leaves them (relabelled)
+  const remote = toPodInfo(makePod('z', 'remote', { labels: { app: 'a1' }, ip: '10.245.0.7', node: 'node-b' }))!;
+  const relabelled = pods.map((p) => (p.name === 'p1' ? { ...p, labels: { app: 'a0' } } : p));
+  const second = renderer.render({ ...snap, pods: [...relabelled, remote] });
+  const plan = planRestore(stateOf(first), second, null);
+  t.equal(plan.iptables, '', 'no chain changes');
+  const set = [...second.sets.keys()].find((n) => n.startsWith('SKIFF-NPS-'))!;
+  const lines = plan.ipsetBefore.trim().split('\n').filter((l) => !l.startsWith('create SKIFF-NP-KNOWN'));
+  t.same(lines, [`del ${set} 10.244.0.3`, `add ${set} 10.245.0.7`], 'delete first, then add');
+  t.equal(plan.ipsetAfter, '', 'nothing to add to KNOWN');
+  t.equal(renderText(second), renderText(renderNetpol({ ...snap, pods: [...relabelled, remote] }, OPTS)));
 });

@@ -36,9 +36,13 @@ export function shortHash(text: string): string {
   return out;
 }
 
-/** Pod-policy chain, named by its content so pods with identical rules share one chain (<= 27 chars). */
-export function podChainName(dir: 'ingress' | 'egress', body: string): string {
-  return `SKIFF-NP-${dir === 'ingress' ? 'I' : 'E'}-${shortHash(body)}`;
+/**
+ * Pod-policy chain (<= 27 chars), named by what it is built from (the isolating policies' names,
+ * and the pod's named ports where they matter): pods isolated by the same policies share one chain,
+ * and a changed policy rewrites its chains in place under the same names.
+ */
+export function podChainName(dir: 'ingress' | 'egress', key: string): string {
+  return `SKIFF-NP-${dir === 'ingress' ? 'I' : 'E'}-${shortHash(key)}`;
 }
 
 export function blockChainName(dir: 'ingress' | 'egress', block: string): string {

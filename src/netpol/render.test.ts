@@ -40,6 +40,13 @@ const SUITE: Record<string, [string, string, NetworkPolicySpec][]> = {
     }],
     ['y', 'deny-egress', { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Egress'] }],
   ],
+  'multiport': [
+    ['x', 'ports', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      ingress: [{ from: [{ podSelector: {} }], ports: [{ port: 80 }, { port: 'serve-81-tcp' }, { port: 'serve-80-udp', protocol: 'UDP' }, { port: 'missing' }] }],
+      egress: [{ ports: [{ port: 81, protocol: 'UDP' }, { port: 79, endPort: 80, protocol: 'UDP' }, { port: 81 }] }],
+    }],
+  ],
 };
 
 t.test('golden render', async (t) => {
@@ -109,6 +116,42 @@ t.test('large dispatch goes through /28 block chains', async (t) => {
   t.equal(tracer.trace({ src: '10.244.0.45', dst: '10.244.0.13', protocol: 'tcp', dport: 80 }).verdict, 'ACCEPT');
 });
 
+t.test('several ports of one protocol share a multiport rule, 15 slots per rule', async (t) => {
+  const ports = Array.from({ length: 20 }, (_, i) => ({ port: 1000 + 2 * i, ...(i % 4 === 0 ? { endPort: 1001 + 2 * i } : {}) }));
+  const snap = xyz([['x', 'many', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: {} }], ports }] }]]);
+  const r = renderNetpol(snap, OPTS);
+  const chain = r.chains.get(r.pods.get('x/a')!.ingressChain!)!;
+  const rules = chain.filter((l) => l.includes('-j RETURN'));
+  t.ok(rules.every((l) => l.includes('-m multiport --dports ')), 'multiport rules');
+  t.equal(rules.length, 2, '20 ports, 5 of them ranges: 25 slots in two rules');
+  const tracer = new FilterTracer(r);
+  for (let port = 999; port <= 1040; port++) {
+    const want = ports.some((p) => port >= p.port && port <= (p.endPort ?? p.port));
+    t.equal(tracer.trace({ src: '10.244.0.11', dst: '10.244.0.10', protocol: 'tcp', dport: port }).verdict, want ? 'ACCEPT' : 'DROP', `x/b -> x/a port ${port}`);
+  }
+});
+
+t.test('a changed policy keeps its chain names; pods isolated by the same policies share a chain', async (t) => {
+  const allow = (port: number): [string, string, NetworkPolicySpec] => ['x', 'allow', { podSelector: {}, ingress: [{ ports: [{ port }] }] }];
+  const before = renderNetpol(xyz([allow(80)]), OPTS);
+  const after = renderNetpol(xyz([allow(81)]), OPTS);
+  const name = before.pods.get('x/a')!.ingressChain!;
+  t.equal(after.pods.get('x/a')!.ingressChain, name, 'same name after the policy changed');
+  t.not(after.chains.get(name)!.join('\n'), before.chains.get(name)!.join('\n'), 'new content');
+  t.same(['x/b', 'x/c'].map((p) => before.pods.get(p)!.ingressChain), [name, name]);
+  const more = renderNetpol(xyz([allow(80), ['x', 'other', { podSelector: { matchLabels: { pod: 'b' } } }]]), OPTS);
+  t.not(more.pods.get('x/b')!.ingressChain, name, 'another isolating policy: another chain');
+  t.equal(more.pods.get('x/a')!.ingressChain, name);
+  // named ports resolve on the pod: pods with other named ports get their own chain
+  const named = xyz([['x', 'named', { podSelector: {}, ingress: [{ ports: [{ port: 'serve-80-tcp' }] }] }]]);
+  named.pods = named.pods.map((p) => (p.namespace === 'x' && p.name === 'c' ? { ...p, ports: [{ name: 'serve-80-tcp', port: 8080, protocol: 'TCP' as const }] } : p));
+  const r = renderNetpol(named, OPTS);
+  t.equal(r.pods.get('x/a')!.ingressChain, r.pods.get('x/b')!.ingressChain);
+  t.not(r.pods.get('x/c')!.ingressChain, r.pods.get('x/a')!.ingressChain);
+  t.equal(new FilterTracer(r).trace({ src: '10.244.0.13', dst: '10.244.0.12', protocol: 'tcp', dport: 8080 }).verdict, 'ACCEPT', 'x/c allows its own 8080');
+  t.equal(new FilterTracer(r).trace({ src: '10.244.0.13', dst: '10.244.0.10', protocol: 'tcp', dport: 8080 }).verdict, 'DROP');
+});
+
 t.test('tracer rejects what the kernel would reject', async (t) => {
   const r = renderNetpol(xyz([]), OPTS);
   r.chains.set('SKIFF-NP-BAD', ['-A SKIFF-NP-BAD -j SKIFF-NP-MISSING']);
@@ -117,4 +160,8 @@ t.test('tracer rejects what the kernel would reject', async (t) => {
   t.throws(() => new FilterTracer(r), /set NOPE/);
   r.chains.set('SKIFF-NP-BAD', ['-A SKIFF-NP-BAD -p tcp --sport 1 -j DROP']);
   t.throws(() => new FilterTracer(r), /unknown option/);
+  r.chains.set('SKIFF-NP-BAD', ['-A SKIFF-NP-BAD -p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15:16 -j DROP']);
+  t.throws(() => new FilterTracer(r), /too many ports/);
+  r.chains.set('SKIFF-NP-BAD', ['-A SKIFF-NP-BAD -m multiport --dports 1,2 -j DROP']);
+  t.throws(() => new FilterTracer(r), /needs -p/);
 });

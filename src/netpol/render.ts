@@ -90,10 +90,49 @@ function netEntries(cidr: string, except: readonly string[]): string[] {
   return [...base, ...nomatch.map((e) => `${e.includes('/') ? e : `${e}/32`} nomatch`)];
 }
 
-function portArgs(r: PortRange): string {
-  const p = r.protocol.toLowerCase();
-  if (r.from === undefined) return `-p ${p}`;
-  return `-p ${p} -m ${p} --dport ${r.to !== undefined && r.to !== r.from ? `${r.from}:${r.to}` : r.from}`;
+/** multiport takes up to 15 ports, a range counting as two */
+const MULTIPORT_SLOTS = 15;
+
+const portText = (r: PortRange): string => (r.to !== undefined && r.to !== r.from ? `${r.from}:${r.to}` : `${r.from}`);
+
+/**
+ * The port matches of one peer of a rule: one per protocol (all its ports: `-p tcp`; one port or
+ * range: `--dport`; several: `-m multiport --dports`, 15 slots per rule), protocols in first-seen order.
+ */
+function portMatches(ranges: readonly PortRange[]): string[] {
+  const byProto = new Map<string, PortRange[]>();
+  for (const r of ranges) {
+    const p = r.protocol.toLowerCase();
+    const list = byProto.get(p);
+    if (list) list.push(r);
+    else byProto.set(p, [r]);
+  }
+  const out: string[] = [];
+  for (const [p, list] of byProto) {
+    if (list.some((r) => r.from === undefined)) {
+      out.push(`-p ${p}`);
+      continue;
+    }
+    const ports = [...new Set(list.map(portText))];
+    if (ports.length === 1) {
+      out.push(`-p ${p} -m ${p} --dport ${ports[0]}`);
+      continue;
+    }
+    let chunk: string[] = [];
+    let slots = 0;
+    for (const port of ports) {
+      const need = port.includes(':') ? 2 : 1;
+      if (slots + need > MULTIPORT_SLOTS) {
+        out.push(`-p ${p} -m multiport --dports ${chunk.join(',')}`);
+        chunk = [];
+        slots = 0;
+      }
+      chunk.push(port);
+      slots += need;
+    }
+    out.push(chunk.length === 1 ? `-p ${p} -m ${p} --dport ${chunk[0]}` : `-p ${p} -m multiport --dports ${chunk.join(',')}`);
+  }
+  return out;
 }
 
 function peerSet(refs: SetRefs, pol: PolicyInfo, peer: Peer): string {
@@ -128,6 +167,7 @@ function ruleLines(refs: SetRefs, pod: PodInfo, pol: PolicyInfo, dir: Direction,
   const out: string[] = [];
   for (const peer of peers) {
     const peerMatch = peer ? ` -m set --match-set ${peerSet(refs, pol, peer)} ${side}` : '';
+    const ranges: PortRange[] = [];
     for (const spec of specs) {
       if (!spec) {
         out.push(`${comment}${peerMatch} -j RETURN`);
@@ -139,14 +179,36 @@ function ruleLines(refs: SetRefs, pod: PodInfo, pol: PolicyInfo, dir: Direction,
         continue;
       }
       const r = resolvePort(spec, dir === 'ingress' ? pod : undefined);
-      if (r) out.push(`${comment} ${portArgs(r)}${peerMatch} -j RETURN`);
+      if (r) ranges.push(r);
     }
+    for (const ports of portMatches(ranges)) out.push(`${comment} ${ports}${peerMatch} -j RETURN`);
   }
   return out;
 }
 
+/** Whether an ingress chain of `pols` depends on the pod's own named ports (resolved on it). */
+function usesNamedIngressPorts(pols: readonly PolicyInfo[]): boolean {
+  return pols.some((pol) => pol.ingress.some((rule) => rule.ports.some((spec) => typeof spec.port === 'string')));
+}
+
+const polsKeys = new WeakMap<readonly PolicyInfo[], { key: string; ports: boolean }>();
+
+/**
+ * What a pod chain is named after: its direction, the policies isolating the pod (by namespace/name)
+ * and, for ingress chains using named ports, the pod's ports. A changed policy keeps the names of
+ * its chains, so a one-policy change rewrites those chains in place and nothing that points to them.
+ */
+function pieceKey(pols: readonly PolicyInfo[], pod: PodInfo, dir: Direction): string {
+  let k = polsKeys.get(pols);
+  if (k === undefined) {
+    k = { key: pols.map(podKey).join(','), ports: usesNamedIngressPorts(pols) };
+    polsKeys.set(pols, k);
+  }
+  return dir === 'ingress' && k.ports ? `${dir}\n${k.key}\n${portsKey(pod)}` : `${dir}\n${k.key}`;
+}
+
 /** A pod's chain for one direction, built from the policies that isolate it that way. */
-function buildPiece(pols: PolicyInfo[], pod: PodInfo, dir: Direction, opts: RenderOptions): ChainPiece {
+function buildPiece(key: string, pols: PolicyInfo[], pod: PodInfo, dir: Direction, opts: RenderOptions): ChainPiece {
   const refs = new SetRefs();
   const body: string[] = [];
   for (const pol of pols) {
@@ -158,7 +220,7 @@ function buildPiece(pols: PolicyInfo[], pod: PodInfo, dir: Direction, opts: Rend
     body.push(`-m limit --limit ${opts.dropLog.ratePerSec}/sec --limit-burst ${opts.dropLog.ratePerSec} -j LOG --log-prefix "${dropLogPrefix(dir, opts.dropLog.tag)}"`);
   }
   body.push(`-m comment --comment "${`isolated by ${isolators}`.slice(0, 240)}" -j DROP`);
-  const name = podChainName(dir, body.join('\n'));
+  const name = podChainName(dir, key);
   return { pols, name, lines: body.map((l) => `-A ${name} ${l}`), sets: refs.list };
 }
 
@@ -257,12 +319,11 @@ export class NetpolRenderer {
   private piece(idx: RenderIndex, used: Map<string, ChainPiece>, pod: PodInfo, dir: Direction): ChainPiece | null {
     const pols = idx.isolating(pod, dir);
     if (pols.length === 0) return null;
-    // Egress chains do not depend on the pod's ports (names resolve on the destination).
-    const key = `${dir}\n${idx.classOfPod(pod).key}${dir === 'ingress' ? `\n${portsKey(pod)}` : ''}`;
+    const key = pieceKey(pols, pod, dir);
     let piece = used.get(key);
     if (piece) return piece;
     piece = this.pieces.get(key);
-    if (!piece || !sameRefs(piece.pols, pols)) piece = buildPiece(pols, pod, dir, this.opts);
+    if (!piece || !sameRefs(piece.pols, pols)) piece = buildPiece(key, pols, pod, dir, this.opts);
     used.set(key, piece);
     return piece;
   }

@@ -3,14 +3,20 @@ import type { IpSet, Rendered } from './render.js';
 
 /**
  * Pure diffs from what the kernel holds to what render wants, as `ipset restore` and
- * `iptables-restore --noflush` input. Only changed chains are rewritten; changed sets are built in
- * a temporary twin and swapped in, so every set and the filter table change atomically.
+ * `iptables-restore --noflush` input. Only changed chains are rewritten; a changed set gets its
+ * `del`/`add` lines, or is built in a temporary twin and swapped in when that is shorter.
  */
 
 export interface AppliedState {
   chains: Map<string, string>;
-  sets: Map<string, string>;
+  sets: Map<string, AppliedSet>;
   known: Set<string>;
+}
+
+export interface AppliedSet {
+  /** type + entries as text: equal text, nothing to do */
+  text: string;
+  entries: readonly string[];
 }
 
 /** What the kernel holds of ours, for a full sync (names listed, KNOWN contents read). */
@@ -43,7 +49,7 @@ function setContent(s: IpSet): string {
 export function stateOf(r: Rendered): AppliedState {
   return {
     chains: new Map([...r.chains].map(([k, v]) => [k, joinLines(v)])),
-    sets: new Map([...r.sets].map(([k, v]) => [k, setContent(v)])),
+    sets: new Map([...r.sets].map(([k, v]) => [k, { text: setContent(v), entries: v.entries }])),
     known: new Set(r.known),
   };
 }
@@ -64,6 +70,22 @@ function createLine(name: string, s: IpSet): string {
 }
 
 /**
+ * A changed set of pod addresses as `del` lines, then `add` lines, when that is shorter than
+ * rebuilding it (null: rebuild in a twin and swap). Every set a rule matches allows traffic, so
+ * deleting first never opens more than the old and the new contents both allow: in between the
+ * set holds their intersection. ipBlock sets (hash:net, `nomatch` entries) are always swapped.
+ */
+function entryDiff(name: string, s: IpSet, applied: AppliedSet): string[] | null {
+  if (s.type === 'hash:net' || !applied.text.startsWith(`${s.type}\n`)) return null;
+  const was = new Set(applied.entries);
+  const now = new Set(s.entries);
+  const lines: string[] = [];
+  for (const e of applied.entries) if (!now.has(e)) lines.push(`del ${name} ${e}`);
+  for (const e of s.entries) if (!was.has(e)) lines.push(`add ${name} ${e}`);
+  return lines.length < s.entries.length + 4 ? lines : null;
+}
+
+/**
  * prev = what this process applied last (null after start or a failure: full sync against `inv`).
  */
 export function planRestore(prev: AppliedState | null, next: Rendered, inv: KernelInventory | null): RestorePlan {
@@ -72,10 +94,16 @@ export function planRestore(prev: AppliedState | null, next: Rendered, inv: Kern
   const existingSets = prev ? new Set(prev.sets.keys()) : new Set(inv?.sets ?? []);
   let changedSets = 0;
   for (const [name, s] of next.sets) {
-    if (prev && prev.sets.get(name) === setContent(s)) continue;
+    const applied = prev?.sets.get(name);
+    if (applied && applied.text === setContent(s)) continue;
     changedSets++;
     if (!existingSets.has(name)) {
       before.push(createLine(name, s), ...s.entries.map((e) => `add ${name} ${e}`));
+      continue;
+    }
+    const diff = applied ? entryDiff(name, s, applied) : null;
+    if (diff) {
+      before.push(...diff);
       continue;
     }
     const tmp = tempSetName(name);

@@ -25,7 +25,8 @@ interface ParsedRule {
   src?: Cidr;
   dst?: Cidr;
   proto?: string;
-  dport?: [number, number];
+  /** --dport, or multiport's --dports: any of these ranges */
+  dport?: [number, number][];
   sets: { name: string; neg: boolean; dirs: string[] }[];
   ctstate?: string[];
   comment?: string;
@@ -67,6 +68,7 @@ export function parseRule(line: string, index: number, sets: ReadonlyMap<string,
   if (t[0] !== '-A' || !t[1]) reject(line, 'expected -A CHAIN');
   const r: ParsedRule = { chain: t[1], index, line, sets: [], target: '', goto: false };
   let neg = false;
+  const modules = new Set<string>();
   for (let i = 2; i < t.length; i++) {
     const tok = t[i];
     const next = () => t[++i] ?? reject(line, `${tok} needs a value`);
@@ -82,15 +84,19 @@ export function parseRule(line: string, index: number, sets: ReadonlyMap<string,
       case '-p': r.proto = next(); break;
       case '-m': {
         const mod = next();
-        if (!['tcp', 'udp', 'sctp', 'set', 'conntrack', 'comment', 'limit'].includes(mod)) reject(line, `unknown match ${mod}`);
+        if (!['tcp', 'udp', 'sctp', 'multiport', 'set', 'conntrack', 'comment', 'limit'].includes(mod)) reject(line, `unknown match ${mod}`);
         if (['tcp', 'udp', 'sctp'].includes(mod) && r.proto !== mod) reject(line, `-m ${mod} needs -p ${mod}`);
+        if (mod === 'multiport' && !['tcp', 'udp', 'sctp'].includes(r.proto ?? '')) reject(line, 'multiport needs -p tcp, udp or sctp');
+        modules.add(mod);
         break;
       }
-      case '--dport': {
-        const [a, b] = next().split(':').map(Number);
-        if (!(a >= 0 && a <= 65535) || (b !== undefined && !(b >= a && b <= 65535))) reject(line, 'bad port');
-        if (!r.proto) reject(line, '--dport needs -p');
-        r.dport = [a, b ?? a];
+      case '--dport': case '--dports': {
+        if (!modules.has(tok === '--dport' ? (r.proto ?? '') : 'multiport')) reject(line, `${tok} needs ${tok === '--dport' ? '-m PROTO' : '-m multiport'}`);
+        const ranges = next().split(',').map((p) => p.split(':').map(Number));
+        if (tok === '--dport' && ranges.length > 1) reject(line, 'bad port');
+        if (ranges.reduce((n, x) => n + x.length, 0) > 15) reject(line, 'too many ports');
+        for (const [a, b] of ranges) if (!(a >= 0 && a <= 65535) || (b !== undefined && !(b >= a && b <= 65535))) reject(line, 'bad port');
+        r.dport = ranges.map(([a, b]) => [a, b ?? a]);
         break;
       }
       case '--match-set': {
@@ -149,7 +155,7 @@ export class FilterTracer {
     if (rule.src && !cidrContains(rule.src, p.src)) return false;
     if (rule.dst && !cidrContains(rule.dst, p.dst)) return false;
     if (rule.proto && rule.proto !== p.protocol) return false;
-    if (rule.dport && (p.dport < rule.dport[0] || p.dport > rule.dport[1])) return false;
+    if (rule.dport && !rule.dport.some(([a, b]) => p.dport >= a && p.dport <= b)) return false;
     if (rule.ctstate) {
       const state = p.state ?? 'NEW';
       if (!rule.ctstate.includes(state)) return false;
