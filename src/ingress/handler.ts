@@ -1,19 +1,21 @@
-import http from 'node:http';
+import http, { type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
+import type { Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { Transform } from 'node:stream';
-import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import httpProxy from 'http-proxy';
-import { componentLogger } from '../util/log.js';
+import { pino } from 'pino';
+import { componentLogger, logger } from '../util/log.js';
 import { clientAllowed, hostHasTls, matchRequest, normalizeHost, rewriteUrl, type CompiledRoute, type CompiledTable, type RouteMatch } from './match.js';
 import { affinityToken, BalancerState, cookieReader, endpointId, selectEndpoint, useCanary } from './lb.js';
 import type { Backend, Endpoint, Target } from './routes.js';
-import type { IngressMetrics } from './metrics.js';
+import type { IngressMetrics, RouteStats } from './metrics.js';
 import { affinityCookie, corsHeaders, httpsLocation, sendStatus, SERVER_HEADER, type Req, type Res } from './respond.js';
 import { normalizeIp } from './cidr.js';
+import { clientHeaders, clientHeadersH2, newRequestId, upstreamHeaders } from './forward.js';
 
-const accessLog = componentLogger('ingress-access');
 const log = componentLogger('ingress');
 
 export interface HandlerOptions {
@@ -26,7 +28,7 @@ export interface HandlerOptions {
   failTimeoutMs: number;
 }
 
-/** Per-request state, kept on the request object under a symbol. */
+/** Per-request state. */
 interface Flight {
   start: number;
   requestId: string;
@@ -35,42 +37,33 @@ interface Flight {
   target?: Target;
   backend?: Backend;
   endpoint?: Endpoint;
-  tried: Set<string>;
+  /** endpoints that failed for this request (created on the first failure) */
+  tried?: Set<string>;
+  /** failed attempts */
   attempts: number;
+  /** attempts started */
+  sent: number;
   retryable: boolean;
   extraHeaders?: Record<string, string>;
   timedOut?: 'connect' | 'read';
   proxyReq?: http.ClientRequest;
+  proxyRes?: http.IncomingMessage;
   /** code of the last failed attempt */
   lastError?: string;
-  /** the request as forwarded (HTTP/1 view of HTTP/2 requests, rewritten URL, forwarding headers) */
-  view?: Req;
+  /** headers and path as forwarded (built once, so retries keep forwarding headers and rewrites) */
+  upstreamHeaders?: string[];
+  upstreamPath?: string;
   logged?: boolean;
 }
-const FLIGHT = Symbol('skiff.ingress.flight');
-type WithFlight = { [FLIGHT]?: Flight };
 
 const RETRYABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ECONNRESET_BEFORE_SEND', 'ETIMEDOUT_CONNECT']);
-const H2_DROP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+const BODYLESS_H2 = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 
 function hasBody(req: Req): boolean {
   const cl = req.headers['content-length'];
   if (cl !== undefined) return cl !== '0';
   if (req.headers['transfer-encoding'] !== undefined) return true;
-  return req.httpVersionMajor === 2 && !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(req.method ?? '');
-}
-
-/** An HTTP/2 request seen through HTTP/1 eyes (no pseudo-headers), for http-proxy. */
-function h1View(req: Req): Req {
-  if (req.httpVersionMajor !== 2) return req;
-  const url = req.url;
-  const method = req.method;
-  const headers: Record<string, string | string[] | undefined> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (!k.startsWith(':')) headers[k] = v;
-  headers.host ??= (req.headers[':authority'] as string | undefined) ?? '';
-  const view = Object.create(req) as Req;
-  Object.defineProperties(view, { url: { value: url, writable: true }, method: { value: method }, headers: { value: headers } });
-  return view;
+  return req.httpVersionMajor === 2 && !BODYLESS_H2.has(req.method ?? '');
 }
 
 /** Stops a chunked body at the limit: the request fails with 413. */
@@ -85,23 +78,29 @@ function bodyLimiter(limit: number): Transform {
   });
 }
 
+/**
+ * The request pipeline. Plain HTTP requests (HTTP/1.1 and HTTP/2 clients) go through a lean
+ * forwarder on node:http's keep-alive agents; WebSocket and other upgrades go through http-proxy.
+ */
 export class RequestHandler {
   private table: CompiledTable;
   private readonly upgraded = new WeakSet<Duplex>();
   readonly state: BalancerState;
-  private readonly proxy = httpProxy.createProxyServer({ xfwd: false, ws: true, prependPath: false });
+  private readonly wsProxy = httpProxy.createProxyServer({ xfwd: false, ws: true, prependPath: false });
   private readonly agents = {
     HTTP: new http.Agent({ keepAlive: true, maxFreeSockets: 512, timeout: 60_000, scheduling: 'lifo', noDelay: true } as http.AgentOptions),
     HTTPS: new https.Agent({ keepAlive: true, maxFreeSockets: 512, timeout: 60_000, scheduling: 'lifo', rejectUnauthorized: false, noDelay: true } as https.AgentOptions),
   };
+  private readonly noRoute: RouteStats;
+  private readonly access?: AccessLog;
 
   constructor(table: CompiledTable, private readonly opts: HandlerOptions, private readonly metrics: IngressMetrics) {
     this.table = table;
     this.state = new BalancerState(opts.failTimeoutMs);
-    this.proxy.on('proxyReq', (proxyReq, req) => this.onProxyReq(proxyReq, req as Req & WithFlight));
-    this.proxy.on('proxyRes', (proxyRes, req) => this.onProxyRes(proxyRes, req as Req & WithFlight));
-    this.proxy.on('proxyReqWs', (proxyReq, _req, socket) => proxyReq.once('upgrade', () => this.upgraded.add(socket)));
-    this.proxy.on('error', (err) => log.debug({ err: err.message }, 'proxy error'));
+    this.noRoute = metrics.stats('', '', '');
+    if (opts.accessLog) this.access = new AccessLog();
+    this.wsProxy.on('proxyReqWs', (proxyReq, _req, socket) => proxyReq.once('upgrade', () => this.upgraded.add(socket)));
+    this.wsProxy.on('error', (err) => log.debug({ err: err.message }, 'proxy error'));
   }
 
   /** Atomically replaces the route table; in-flight requests finish on the old one. */
@@ -117,52 +116,60 @@ export class RequestHandler {
   close(): void {
     this.agents.HTTP.destroy();
     this.agents.HTTPS.destroy();
-    this.proxy.close();
+    this.wsProxy.close();
+    this.access?.close();
   }
 
   readonly handle = (req: Req, res: Res): void => {
     const tls = (req.socket as TLSSocket).encrypted === true;
-    const hostHeader = (req.headers.host ?? req.headers[':authority']) as string | undefined;
-    const incomingId = req.headers['x-request-id'];
+    const headers = req.headers;
+    const hostHeader = (headers.host ?? headers[':authority']) as string | undefined;
+    const incomingId = headers['x-request-id'];
     const flight: Flight = {
       start: performance.now(),
-      requestId: typeof incomingId === 'string' && /^[\w.-]{1,128}$/.test(incomingId) ? incomingId : randomUUID().replace(/-/g, ''),
+      requestId: typeof incomingId === 'string' && /^[\w.-]{1,128}$/.test(incomingId) ? incomingId : newRequestId(),
       tls,
-      tried: new Set(),
       attempts: 0,
+      sent: 0,
       retryable: !hasBody(req),
     };
-    (req as Req & WithFlight)[FLIGHT] = flight;
-    res.once('finish', () => this.done(req, res, flight));
     res.once('close', () => this.done(req, res, flight));
     const table = this.table;
     const m = matchRequest(table, hostHeader, req.url ?? '/');
     if (!m) return sendStatus(res, 404);
     flight.route = m.route;
     const r = m.route;
-    if (!clientAllowed(r, normalizeIp(req.socket.remoteAddress ?? ''))) return sendStatus(res, 403);
-    const host = normalizeHost(hostHeader);
-    if (!tls && (r.config.forceSslRedirect || (r.config.sslRedirect && host !== '' && hostHasTls(table, host)))) {
-      return sendStatus(res, 308, { location: httpsLocation(host, this.opts.httpsPort, req.url ?? '/', r.config.preserveTrailingSlash) });
+    const cfg = r.config;
+    if ((r.allow || r.deny) && !clientAllowed(r, normalizeIp(req.socket.remoteAddress ?? ''))) return sendStatus(res, 403);
+    if (!tls && (cfg.forceSslRedirect || (cfg.sslRedirect && table.tlsHosts.size > 0))) {
+      const host = normalizeHost(hostHeader);
+      if (cfg.forceSslRedirect || (host !== '' && hostHasTls(table, host))) {
+        return sendStatus(res, 308, { location: httpsLocation(host, this.opts.httpsPort, req.url ?? '/', cfg.preserveTrailingSlash) });
+      }
     }
-    if (r.config.cors) {
-      const ch = corsHeaders(r.config.cors, req.headers.origin);
+    if (cfg.cors) {
+      const ch = corsHeaders(cfg.cors, headers.origin);
       if (req.method === 'OPTIONS') return sendStatus(res, 204, { ...ch, 'content-type': 'text/plain charset=UTF-8', 'content-length': '0' });
       if (ch) flight.extraHeaders = { ...ch };
     }
-    const limit = r.config.bodySizeLimit;
-    if (limit > 0 && Number(req.headers['content-length'] ?? 0) > limit) return sendStatus(res, 413, { connection: 'close' });
+    const limit = cfg.bodySizeLimit;
+    if (limit > 0 && Number(headers['content-length'] ?? 0) > limit) return sendStatus(res, 413, { connection: 'close' });
     this.pickTarget(req, flight, m);
-    this.forward(req, res, flight, m);
+    this.forward(req, res, flight, m, hostHeader);
   };
 
   private pickTarget(req: Req, flight: Flight, m: RouteMatch): void {
     const r = m.route;
+    const aff = r.config.affinity;
+    if (!r.canary && !aff) {
+      flight.target = r.target;
+      flight.backend = r.target.backendId ? this.table.backends.get(r.target.backendId) : undefined;
+      return;
+    }
     const cookies = cookieReader(req.headers.cookie);
     const canary = r.canary && useCanary(r.canary.config, (n) => headerValue(req, n), cookies, Math.random, r.canaryPattern);
     flight.target = canary ? r.canary!.target : r.target;
     flight.backend = flight.target.backendId ? this.table.backends.get(flight.target.backendId) : undefined;
-    const aff = r.config.affinity;
     if (!aff || !flight.backend) return;
     const wanted = cookies(aff.cookieName);
     const ep = selectEndpoint(flight.backend, this.state, { now: Date.now(), affinity: wanted });
@@ -172,56 +179,50 @@ export class RequestHandler {
     if (token !== wanted) (flight.extraHeaders ??= {})['set-cookie'] = affinityCookie(aff, token, r.re ? '/' : r.path, Date.now());
   }
 
-  private forward(req: Req, res: Res, flight: Flight, m: RouteMatch): void {
-    const backend = flight.backend;
-    const ep = flight.endpoint ?? (backend && selectEndpoint(backend, this.state, { now: Date.now(), exclude: flight.tried }));
-    flight.endpoint = undefined;
-    if (!backend || !ep) return sendStatus(res, flight.lastError ? errorStatus(flight.lastError) : 503);
-    flight.endpoint = ep;
-    flight.tried.add(endpointId(ep));
-    let view = flight.view;
-    if (!view) {
-      view = flight.view = h1View(req);
-      this.setForwardHeaders(view, flight, m);
+  private forward(req: Req, res: Res, f: Flight, m: RouteMatch, hostHeader: string | undefined): void {
+    const backend = f.backend;
+    const ep = f.endpoint ?? (backend && selectEndpoint(backend, this.state, { now: Date.now(), exclude: f.tried }));
+    f.endpoint = undefined;
+    if (!backend || !ep) return sendStatus(res, f.lastError ? errorStatus(f.lastError) : 503);
+    f.endpoint = ep;
+    if (!f.upstreamHeaders) {
+      const ip = normalizeIp(req.socket.remoteAddress ?? '');
+      f.upstreamHeaders = upstreamHeaders(req.headers, { host: hostHeader ?? '', fallbackHost: endpointId(ep), clientIp: ip, tls: f.tls, port: String(req.socket.localPort ?? ''), requestId: f.requestId });
+      const rewrite = m.route.config.rewriteTarget;
+      f.upstreamPath = rewrite ? rewriteUrl(rewrite, m.captures, req.url ?? '/') : req.url ?? '/';
     }
     const limit = m.route.config.bodySizeLimit;
-    const chunked = limit > 0 && req.headers['content-length'] === undefined && !flight.retryable;
-    const buffer = chunked ? req.pipe(bodyLimiter(limit)) : undefined;
-    buffer?.once('error', (err) => {
-      flight.proxyReq?.destroy();
-      this.onError(err, req, res, flight, m);
+    const chunked = limit > 0 && req.headers['content-length'] === undefined && !f.retryable;
+    const body = chunked ? req.pipe(bodyLimiter(limit)) : undefined;
+    body?.once('error', (err) => {
+      const pr = f.proxyReq;
+      f.proxyReq = undefined; // its own error from the destroy below is not this request's answer
+      pr?.destroy();
+      this.onError(err, req, res, f, m, undefined, hostHeader);
     });
-    const protocol = backend.protocol === 'HTTPS' ? 'https:' : 'http:';
-    this.proxy.web(
-      view as http.IncomingMessage,
-      res as http.ServerResponse,
-      { target: { protocol, host: ep.address, port: ep.port } as unknown as string, agent: this.agents[backend.protocol], secure: false, buffer },
-      (err: NodeJS.ErrnoException) => this.onError(err, req, res, flight, m),
-    );
+    this.send(req, res, f, m, ep, backend, body, hostHeader);
   }
 
-  private setForwardHeaders(view: Req, flight: Flight, m: RouteMatch): void {
-    const h = view.headers as Record<string, string | string[] | undefined>;
-    const ip = normalizeIp(view.socket.remoteAddress ?? '');
-    const xff = h['x-forwarded-for'];
-    h['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${ip}` : ip;
-    h['x-forwarded-proto'] = flight.tls ? 'https' : 'http';
-    h['x-forwarded-host'] = h.host ?? '';
-    h['x-forwarded-port'] = String(view.socket.localPort ?? '');
-    h['x-real-ip'] = ip;
-    h['x-request-id'] = flight.requestId;
-    const r = m.route;
-    if (r.config.rewriteTarget) view.url = rewriteUrl(r.config.rewriteTarget, m.captures, view.url ?? '/');
-  }
-
-  private onProxyReq(proxyReq: http.ClientRequest, req: Req & WithFlight): void {
-    const f = req[FLIGHT];
-    const cfg = f?.route?.config;
-    if (!f || !cfg) return;
+  /** One attempt: a request on the endpoint's keep-alive pool, the response streamed back. */
+  private send(req: Req, res: Res, f: Flight, m: RouteMatch, ep: Endpoint, backend: Backend, body: Readable | undefined, hostHeader: string | undefined): void {
+    const options: http.RequestOptions = {
+      host: ep.address, port: ep.port, method: req.method, path: f.upstreamPath,
+      headers: f.upstreamHeaders as unknown as http.OutgoingHttpHeaders, agent: this.agents[backend.protocol], setHost: false,
+    };
+    const proxyReq = backend.protocol === 'HTTPS' ? https.request(options) : http.request(options);
     f.proxyReq = proxyReq;
-    // http-proxy emits proxyReq from the request's 'socket' event, so the socket is there already
-    const s = proxyReq.socket;
-    if (s?.connecting) {
+    f.proxyRes = undefined;
+    f.sent++;
+    proxyReq.on('error', (err: NodeJS.ErrnoException) => this.onError(err, req, res, f, m, proxyReq, hostHeader));
+    proxyReq.on('socket', (s: Socket) => this.armTimeouts(proxyReq, s, req, f, m.route.config));
+    proxyReq.on('response', (pres) => this.respond(pres, proxyReq, req, res, f));
+    if (f.retryable) proxyReq.end();
+    else (body ?? (req as Readable)).pipe(proxyReq);
+  }
+
+  /** Connect timeout for a new connection; send timeout while the body is sent, read timeout after. */
+  private armTimeouts(proxyReq: http.ClientRequest, s: Socket, req: Req, f: Flight, cfg: CompiledRoute['config']): void {
+    if (s.connecting) {
       const t = setTimeout(() => {
         f.timedOut = 'connect';
         proxyReq.destroy(Object.assign(new Error('upstream connect timeout'), { code: 'ETIMEDOUT_CONNECT' }));
@@ -229,7 +230,6 @@ export class RequestHandler {
       s.once('connect', () => clearTimeout(t));
       s.once('close', () => clearTimeout(t));
     }
-    // send timeout while the body is still being sent, read timeout after that
     const sending = !f.retryable && !req.readableEnded;
     proxyReq.setTimeout(sending ? cfg.sendTimeoutMs : cfg.readTimeoutMs, () => {
       f.timedOut = 'read';
@@ -238,23 +238,22 @@ export class RequestHandler {
     if (sending) req.once('end', () => proxyReq.setTimeout(cfg.readTimeoutMs));
   }
 
-  private onProxyRes(proxyRes: http.IncomingMessage, req: Req & WithFlight): void {
-    const h = proxyRes.headers;
-    h.server ??= SERVER_HEADER;
-    const f = req[FLIGHT];
-    if (f) {
-      h['x-request-id'] ??= f.requestId;
-      if (f.extraHeaders) {
-        for (const [k, v] of Object.entries(f.extraHeaders)) {
-          if (k === 'set-cookie') h['set-cookie'] = [...(h['set-cookie'] ?? []), v];
-          else h[k] = v;
-        }
-      }
+  private respond(pres: http.IncomingMessage, proxyReq: http.ClientRequest, req: Req, res: Res, f: Flight): void {
+    if (f.proxyReq !== proxyReq || f.logged) {
+      pres.resume();
+      return;
     }
-    if (req.httpVersionMajor === 2) for (const k of H2_DROP) delete h[k];
+    f.proxyRes = pres;
+    pres.on('error', () => res.destroy());
+    const extras = { server: SERVER_HEADER, requestId: f.requestId, extra: f.extraHeaders };
+    const status = pres.statusCode ?? 502;
+    if (req.httpVersionMajor === 2) (res as Http2ServerResponse).writeHead(status, clientHeadersH2(pres.headers, extras));
+    else (res as ServerResponse).writeHead(status, pres.statusMessage, clientHeaders(pres.rawHeaders, extras));
+    pres.pipe(res as Writable);
   }
 
-  private onError(err: NodeJS.ErrnoException, req: Req, res: Res, f: Flight, m: RouteMatch): void {
+  private onError(err: NodeJS.ErrnoException, req: Req, res: Res, f: Flight, m: RouteMatch, proxyReq: http.ClientRequest | undefined, hostHeader: string | undefined): void {
+    if ((proxyReq && f.proxyReq !== proxyReq) || f.logged) return; // a superseded attempt, or the client is gone
     const ep = f.endpoint;
     let code = err.code ?? 'EPROXY';
     if (code === 'ECONNRESET' && !res.headersSent && f.timedOut === undefined) code = 'ECONNRESET_BEFORE_SEND';
@@ -267,10 +266,11 @@ export class RequestHandler {
     }
     f.attempts++;
     f.lastError = code;
+    if (ep) (f.tried ??= new Set()).add(endpointId(ep));
     if (RETRYABLE.has(code) && f.retryable && f.attempts < this.opts.maxTries) {
       f.timedOut = undefined;
       f.endpoint = undefined;
-      return this.forward(req, res, f, m);
+      return this.forward(req, res, f, m, hostHeader);
     }
     sendStatus(res, errorStatus(code));
   }
@@ -278,18 +278,18 @@ export class RequestHandler {
   private done(req: Req, res: Res, f: Flight): void {
     if (f.logged) return;
     f.logged = true;
+    // the client went away before the upstream response was complete: stop the upstream request
+    if (f.proxyReq && !f.proxyRes?.complete) f.proxyReq.destroy();
     const r = f.route;
     const seconds = (performance.now() - f.start) / 1000;
     const status = res.headersSent ? res.statusCode : 499;
-    const labels = { ingress: r?.ingress ?? '', host: r?.host ?? '', path: r?.path ?? '' };
-    this.metrics.requests.inc({ ...labels, status: String(status) });
-    this.metrics.latency.observe(labels, seconds);
-    if (!this.opts.accessLog) return;
-    accessLog.info({
+    const stats = r ? (r.stats ??= this.metrics.stats(r.ingress, r.host, r.path)) : this.noRoute;
+    stats.record(status, seconds);
+    this.access?.write({
       requestId: f.requestId, remote: req.socket?.remoteAddress, method: req.method, host: req.headers.host ?? req.headers[':authority'],
       uri: req.url, proto: `HTTP/${req.httpVersion}`, tls: f.tls, status, ms: Math.round(seconds * 1e4) / 10,
-      ingress: r?.ingress, service: f.target?.service, upstream: f.endpoint && endpointId(f.endpoint), tries: f.tried.size,
-    }, 'request');
+      ingress: r?.ingress, service: f.target?.service, upstream: f.endpoint && endpointId(f.endpoint), tries: f.sent,
+    });
   }
 
   /** WebSocket and other upgrades: routed like requests, then spliced through to the endpoint. */
@@ -301,19 +301,57 @@ export class RequestHandler {
     const m = matchRequest(this.table, req.headers.host, req.url ?? '/');
     if (!m) return fail(404);
     if (!clientAllowed(m.route, normalizeIp(req.socket.remoteAddress ?? ''))) return fail(403);
-    const flight: Flight = { start: performance.now(), requestId: randomUUID().replace(/-/g, ''), tls: (req.socket as TLSSocket).encrypted === true, tried: new Set(), attempts: 0, retryable: false, route: m.route };
+    const flight: Flight = { start: performance.now(), requestId: newRequestId(), tls: (req.socket as TLSSocket).encrypted === true, attempts: 0, sent: 1, retryable: false, route: m.route };
     this.pickTarget(req, flight, m);
     const ep = flight.endpoint ?? (flight.backend && selectEndpoint(flight.backend, this.state, { now: Date.now() }));
     if (!flight.backend || !ep) return fail(503);
     flight.endpoint = ep;
     this.setForwardHeaders(req, flight, m);
     const protocol = flight.backend.protocol === 'HTTPS' ? 'https:' : 'http:';
-    this.proxy.ws(req, socket, head, { target: { protocol, host: ep.address, port: ep.port } as unknown as string, secure: false }, (err: NodeJS.ErrnoException) => {
+    this.wsProxy.ws(req, socket, head, { target: { protocol, host: ep.address, port: ep.port } as unknown as string, secure: false }, (err: NodeJS.ErrnoException) => {
       this.metrics.upstreamErrors.inc({ service: flight.target?.service ?? '', reason: err.code ?? 'EPROXY' });
       if (err.code === 'ECONNREFUSED') this.state.markFailed(ep, Date.now());
       if (socket.writable && !this.upgraded.has(socket)) socket.write('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     });
   };
+
+  /** Forwarding headers and rewrite on the upgrade request itself (http-proxy forwards req.headers). */
+  private setForwardHeaders(req: http.IncomingMessage, flight: Flight, m: RouteMatch): void {
+    const h = req.headers;
+    const ip = normalizeIp(req.socket.remoteAddress ?? '');
+    const xff = h['x-forwarded-for'];
+    h['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${ip}` : ip;
+    h['x-forwarded-proto'] = flight.tls ? 'https' : 'http';
+    h['x-forwarded-host'] = h.host ?? '';
+    h['x-forwarded-port'] = String(req.socket.localPort ?? '');
+    h['x-real-ip'] = ip;
+    h['x-request-id'] = flight.requestId;
+    const r = m.route;
+    if (r.config.rewriteTarget) req.url = rewriteUrl(r.config.rewriteTarget, m.captures, req.url ?? '/');
+  }
+}
+
+/**
+ * The JSON access log: pino on its own asynchronous, buffered destination (one write per 4 KiB
+ * or per second instead of one per request).
+ */
+class AccessLog {
+  private readonly dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  private readonly log = pino({ level: logger.level, base: { pid: process.pid, component: 'ingress-access' }, timestamp: pino.stdTimeFunctions.isoTime }, this.dest);
+  private readonly timer = setInterval(() => this.dest.flush(), 1000).unref();
+
+  write(entry: Record<string, unknown>): void {
+    this.log.info(entry, 'request');
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    try {
+      this.dest.flushSync();
+    } catch {
+      // not ready yet or already closed: nothing buffered worth failing over
+    }
+  }
 }
 
 /** 504 for timeouts, 502 for every other upstream failure (as nginx). */

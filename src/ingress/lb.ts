@@ -27,6 +27,11 @@ export class BalancerState {
     this.downUntil.set(endpointId(e), now + this.failTimeoutMs);
   }
 
+  /** true when some endpoint is marked down (else selection skips the health filter) */
+  get anyDown(): boolean {
+    return this.downUntil.size > 0;
+  }
+
   isDown(e: Endpoint, now: number): boolean {
     const until = this.downUntil.get(endpointId(e));
     if (until === undefined) return false;
@@ -71,7 +76,7 @@ export function selectEndpoint(backend: Backend, state: BalancerState, opts: Sel
     const sticky = [...backend.endpoints, ...backend.draining].find((e) => affinityToken(e) === opts.affinity);
     if (sticky && !opts.exclude?.has(endpointId(sticky)) && !state.isDown(sticky, opts.now)) return sticky;
   }
-  const healthy = fresh.filter((e) => !state.isDown(e, opts.now));
+  const healthy = state.anyDown ? fresh.filter((e) => !state.isDown(e, opts.now)) : fresh;
   const candidates = healthy.length > 0 ? healthy : fresh;
   return candidates[state.next(backend.id) % candidates.length];
 }

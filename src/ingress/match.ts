@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { parseCidr, cidrContains, type Cidr } from './cidr.js';
 import type { Backend, HostRoutes, PathRoute, RouteTable } from './routes.js';
+import type { RouteStats } from './metrics.js';
 
 /**
  * Request matching over a compiled route table: host group first (exact > wildcard > host-less),
@@ -14,6 +15,8 @@ export interface CompiledRoute extends PathRoute {
   allow?: Cidr[];
   deny?: Cidr[];
   canaryPattern?: RegExp;
+  /** per-process request counters of this route (set by the handler on first use) */
+  stats?: RouteStats;
 }
 
 export interface CompiledGroup {
@@ -29,6 +32,8 @@ export interface CompiledTable {
   catchAll?: CompiledRoute;
   backends: Map<string, Backend>;
   tlsHosts: Set<string>;
+  /** Host header as sent -> its host group (bounded memo: the lookup normalizes and probes maps) */
+  hostCache: Map<string, { group?: CompiledGroup }>;
 }
 
 export interface RouteMatch {
@@ -67,6 +72,7 @@ export function compileTable(t: RouteTable): CompiledTable {
     catchAll: t.catchAll && compileRoute(t.catchAll),
     backends: new Map(Object.entries(t.backends)),
     tlsHosts: new Set(t.tlsHosts),
+    hostCache: new Map(),
   };
 }
 
@@ -87,7 +93,9 @@ export function prefixMatches(prefix: string, path: string): boolean {
 }
 
 export function pathOf(url: string): string {
-  const q = url.search(/[?#]/);
+  let q = url.indexOf('?');
+  const h = url.indexOf('#');
+  if (h >= 0 && (q < 0 || h < q)) q = h;
   return q < 0 ? url : url.slice(0, q);
 }
 
@@ -117,11 +125,24 @@ export function hostGroup(t: CompiledTable, host: string): CompiledGroup | undef
   return t.hostless;
 }
 
+const HOST_CACHE_MAX = 4096;
+
+/** hostGroup of a raw Host header, memoized per table. */
+function cachedHostGroup(t: CompiledTable, hostHeader: string | undefined): CompiledGroup | undefined {
+  const key = hostHeader ?? '';
+  let hit = t.hostCache.get(key);
+  if (!hit) {
+    if (t.hostCache.size >= HOST_CACHE_MAX) t.hostCache.clear();
+    hit = { group: hostGroup(t, normalizeHost(hostHeader)) };
+    t.hostCache.set(key, hit);
+  }
+  return hit.group;
+}
+
 /** Finds the route for a request, or undefined (-> 404). */
 export function matchRequest(t: CompiledTable, hostHeader: string | undefined, url: string): RouteMatch | undefined {
-  const host = normalizeHost(hostHeader);
   const path = pathOf(url);
-  const g = hostGroup(t, host);
+  const g = cachedHostGroup(t, hostHeader);
   if (g) {
     const m = matchInGroup(g, path);
     if (m || g !== t.hostless) return m;

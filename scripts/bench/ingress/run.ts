@@ -3,7 +3,10 @@
  * with the same routes and the same upstreams (two nginx endpoints returning a small body).
  * Prints one JSON object: rps and latency p50/p99 over HTTP and HTTPS with keep-alive at equal
  * concurrency, and failed requests while routes change under load (skiff: API updates; nginx: reload).
- * A bare one-process http-proxy server is measured over HTTP too, as a reference for the machine.
+ * A bare one-process http-proxy server and the upstream nginx itself (no proxy) are measured over
+ * HTTP too, as references for the machine; every run reports the CPU time its proxy's processes used
+ * per request (utime+stime from /proc, skiff: this process and its worker processes; nginx: master
+ * and workers), which is what to compare when the machine is shared and wall-clock rps is noisy.
  *
  *   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/ingress/run.ts
  *
@@ -12,7 +15,7 @@
  * Everything listens on 127.0.0.0/8; nginx config, pid and logs live in a temp dir removed at the end.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -35,7 +38,37 @@ async function freePort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-interface WrkResult { rps: number; p50ms: number; p99ms: number; requests: number; failed: number }
+interface WrkResult { rps: number; p50ms: number; p99ms: number; requests: number; failed: number; cpuUsPerRequest?: number; load1m?: number }
+
+/** utime+stime of a process in ms (0 when it is gone). */
+function procCpuMs(pid: number): number {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // fields 14 and 15, USER_HZ = 100
+  } catch {
+    return 0;
+  }
+}
+
+/** Child pids of a process. */
+function childrenOf(ppid: number, cmdlineMatch?: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) !== ppid) continue;
+      if (cmdlineMatch && !readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(cmdlineMatch)) continue;
+      out.push(Number(d));
+    } catch {
+      // raced with an exiting process
+    }
+  }
+  return out;
+}
+
+const cpuOf = (pids: () => number[]) => () => pids().reduce((n, p) => n + procCpuMs(p), 0);
 
 function ms(v: string, unit: string): number {
   return Number(v) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[unit];
@@ -51,7 +84,18 @@ function parseWrk(out: string): WrkResult {
   return { rps: Math.round(rps), p50ms: p('50'), p99ms: p('99'), requests, failed: non2xx + sockErr };
 }
 
-function wrk(url: string, seconds = SECONDS): Promise<WrkResult> {
+const load = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+
+/** wrk, and the CPU the measured proxy used per request when `cpu` reads its processes' CPU ms. */
+async function wrk(url: string, seconds = SECONDS, cpu?: () => number): Promise<WrkResult> {
+  const before = cpu?.() ?? 0;
+  const r = await runWrk(url, seconds);
+  if (cpu && r.requests > 0) r.cpuUsPerRequest = Math.round(((cpu() - before) * 1000) / r.requests);
+  r.load1m = load();
+  return r;
+}
+
+function runWrk(url: string, seconds: number): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('timeout', [String(seconds + 20), 'wrk', `-t${THREADS}`, `-c${CONNS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, url]);
     let out = '';
@@ -102,12 +146,12 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-ingress-'));
   const children: ChildProcess[] = [];
   let stopIngress: (() => Promise<void>) | undefined;
-  const load = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
   try {
     const up = [{ address: '127.0.0.2', port: await freePort('127.0.0.2') }, { address: '127.0.0.3', port: await freePort('127.0.0.3') }];
     const upDir = join(dir, 'upstream');
     execFileSync('mkdir', ['-p', upDir, join(dir, 'proxy')]);
-    children.push(await startNginx(upDir, nginxConf(upDir, up.map((u) => `  server { listen ${u.address}:${u.port}; location / { return 200 "hello from ${u.address}\\n"; } }`).join('\n'))));
+    const upstreamNginx = await startNginx(upDir, nginxConf(upDir, up.map((u) => `  server { listen ${u.address}:${u.port}; location / { return 200 "hello from ${u.address}\\n"; } }`).join('\n')));
+    children.push(upstreamNginx);
 
     const pair = await makeSelfSignedCertificate(HOST, [HOST]);
     writeFileSync(join(dir, 'tls.crt'), pair.cert);
@@ -161,16 +205,23 @@ ${proxyRoutes(extra)}  }`;
     children.push(bare);
     await new Promise((r) => setTimeout(r, 500));
 
-    const result: Record<string, unknown> = { seconds: SECONDS, connections: CONNS, wrkThreads: THREADS, skiffWorkers: workers ?? 'one per core', upstreams: 2 };
+    const skiffCpu = cpuOf(() => [process.pid, ...childrenOf(process.pid, 'ingress/worker')]);
+    const nginxCpu = cpuOf(() => [nginx.pid!, ...childrenOf(nginx.pid!)]);
+    const bareCpu = cpuOf(() => [bare.pid!]);
+    const result: Record<string, unknown> = { loadAverageAtStart: load(), seconds: SECONDS, connections: CONNS, wrkThreads: THREADS, skiffWorkers: workers ?? 'one per core', upstreams: 2 };
     const path = '/api/items?x=1';
     await wrk(`http://127.0.0.1:${ing.httpPort}${path}`, 2); // warm-up both
     await wrk(`http://127.0.0.1:${nginxHttp}${path}`, 2);
     result.http = {
-      nginx: await wrk(`http://127.0.0.1:${nginxHttp}${path}`),
-      skiff: await wrk(`http://127.0.0.1:${ing.httpPort}${path}`),
-      bareHttpProxy: await wrk(`http://127.0.0.1:${barePort}${path}`),
+      nginx: await wrk(`http://127.0.0.1:${nginxHttp}${path}`, SECONDS, nginxCpu),
+      skiff: await wrk(`http://127.0.0.1:${ing.httpPort}${path}`, SECONDS, skiffCpu),
+      bareHttpProxy: await wrk(`http://127.0.0.1:${barePort}${path}`, SECONDS, bareCpu),
+      upstreamDirect: await wrk(`http://${up[0].address}:${up[0].port}${path}`, SECONDS, cpuOf(() => [upstreamNginx.pid!, ...childrenOf(upstreamNginx.pid!)])),
     };
-    result.https = { nginx: await wrk(`https://127.0.0.1:${nginxHttps}${path}`), skiff: await wrk(`https://127.0.0.1:${ing.httpsPort}${path}`) };
+    result.https = {
+      nginx: await wrk(`https://127.0.0.1:${nginxHttps}${path}`, SECONDS, nginxCpu),
+      skiff: await wrk(`https://127.0.0.1:${ing.httpsPort}${path}`, SECONDS, skiffCpu),
+    };
 
     // route changes under load
     const every = (SECONDS * 1000) / (CHANGES + 1);
