@@ -113,7 +113,7 @@ common(program.command('up'))
       const agent = o.agent ? await startAgent({ ...o, client: server.client, pki: server.pki }) : undefined;
       progress.finish();
       const { componentPlan, writeStatusFile } = await import('./supervisor.js');
-      const running = { pid: process.pid, state: 'running' as const, restarts: 0, startedAt: new Date().toISOString(), lastExit: null };
+      const running = { pid: process.pid, state: 'running' as const, restarts: 0, startedAt: new Date().toISOString(), readyCpuMs: null, lastExit: null };
       writeStatusFile(o.dataDir, { mode: 'single', supervisor: process.pid, components: Object.fromEntries(componentPlan(o).flat().map((n) => [n, running])) });
       process.stderr.write(upMessage(server.kubeconfig));
       onSignals(async () => {

@@ -49,8 +49,8 @@ t.test('renderStatus: a PID that is gone shows as dead', async (t) => {
     mode: 'split',
     supervisor: 10,
     components: {
-      apiserver: { pid: 11, state: 'running', restarts: 0, startedAt: 'x', lastExit: null },
-      kubelet: { pid: 12, state: 'running', restarts: 2, startedAt: 'x', lastExit: { code: null, signal: 'SIGKILL', at: 'T' } },
+      apiserver: { pid: 11, state: 'running', restarts: 0, startedAt: 'x', readyCpuMs: 300, lastExit: null },
+      kubelet: { pid: 12, state: 'running', restarts: 2, startedAt: 'x', readyCpuMs: 300, lastExit: { code: null, signal: 'SIGKILL', at: 'T' } },
     },
   };
   t.equal(
@@ -123,6 +123,7 @@ t.test('Supervisor: starts every component, restarts one killed with SIGKILL, st
   t.equal(back.restarts, 1);
   t.equal(back.lastExit?.signal, 'SIGKILL');
   t.ok(alive(back.pid!));
+  t.ok(back.readyCpuMs! > 0, `the start cost is recorded (${back.readyCpuMs} ms CPU)`);
   t.ok(err.some((l) => /^supervisor +\| scheduler exited \(SIGKILL\); restart 1 in 100 ms/.test(l)), 'the restart is logged');
   t.equal(readStatusFile(dir)!.components.apiserver!.restarts, 0, 'the others are untouched');
 

@@ -16,6 +16,8 @@ export interface ComponentStatus {
   /** restarts after the first start */
   restarts: number;
   startedAt: string | null;
+  /** CPU time (user + system, ms) the process had used when it reported ready: its start cost */
+  readyCpuMs: number | null;
   lastExit: { code: number | null; signal: string | null; at: string } | null;
 }
 
@@ -70,6 +72,18 @@ export function componentArgs(o: ClusterOptions, identity: string): string[] {
   if (o.nodeMonitorGracePeriodSeconds !== undefined) a.push('--node-monitor-grace-period', String(o.nodeMonitorGracePeriodSeconds));
   if (o.podEvictionTimeoutSeconds !== undefined) a.push('--pod-eviction-timeout', String(o.podEvictionTimeoutSeconds));
   return a;
+}
+
+/** User + system CPU of PID in ms, from /proc/PID/stat (null where there is no /proc). */
+export function processCpuMs(pid: number): number | null {
+  try {
+    // the fields after the command name (which may hold spaces) start at "state"; utime and stime are 14 and 15
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10; // clock ticks of 10 ms (USER_HZ 100)
+  } catch {
+    return null;
+  }
 }
 
 export function writeStatusFile(dataDir: string, s: StatusFile): void {
@@ -149,7 +163,7 @@ export class Supervisor {
   }
 
   private startFirst(name: ComponentName): Promise<void> {
-    const c: Child = { name, tail: [], readyAt: 0, failures: 0, status: { pid: null, state: 'starting', restarts: 0, startedAt: null, lastExit: null } };
+    const c: Child = { name, tail: [], readyAt: 0, failures: 0, status: { pid: null, state: 'starting', restarts: 0, startedAt: null, readyCpuMs: null, lastExit: null } };
     this.children.set(name, c);
     return new Promise((resolve, reject) => {
       const proc = this.spawnChild(c);
@@ -172,7 +186,7 @@ export class Supervisor {
     c.proc = proc;
     c.tail = [];
     c.readyAt = 0;
-    c.status = { ...c.status, pid: proc.pid ?? null, state: 'starting', startedAt: new Date().toISOString() };
+    c.status = { ...c.status, pid: proc.pid ?? null, state: 'starting', startedAt: new Date().toISOString(), readyCpuMs: null };
     this.writeStatus();
     const prefix = `${c.name.padEnd(18)} | `;
     createInterface({ input: proc.stdout! }).on('line', (l) => this.out.write(prefix + l + '\n'));
@@ -188,7 +202,7 @@ export class Supervisor {
       if (m?.type !== 'ready') return;
       clearTimeout(readyTimer);
       c.readyAt = Date.now();
-      c.status = { ...c.status, state: 'running' };
+      c.status = { ...c.status, state: 'running', readyCpuMs: proc.pid ? processCpuMs(proc.pid) : null };
       this.writeStatus();
     });
     proc.once('exit', (code, signal) => {

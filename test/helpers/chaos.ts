@@ -46,7 +46,7 @@ export function window(lines: string[], from: number, to = lines.length): { trie
 interface ComponentsFile {
   mode: string;
   supervisor: number;
-  components: Record<string, { pid: number | null; state: string; restarts: number }>;
+  components: Record<string, { pid: number | null; state: string; restarts: number; readyCpuMs: number | null }>;
 }
 
 export function readComponents(c: NetnsCluster): ComponentsFile {

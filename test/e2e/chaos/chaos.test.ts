@@ -124,6 +124,7 @@ t.test('kill -9 each component of skiff up --split under traffic: it comes back,
   const c = await startNetnsCluster({ extraArgs: ['--split'] });
   t.teardown(() => c.stop());
   const started = readComponents(c);
+  t.comment(JSON.stringify({ startCpuMs: Object.fromEntries(Object.entries(started.components).map(([n, s]) => [n, s.readyCpuMs])) }));
   const pids = Object.values(started.components).map((s) => s.pid);
   t.equal(started.mode, 'split');
   t.same(Object.keys(started.components).sort(), ['apiserver', 'controller-manager', 'dns', 'ingress', 'kubelet', 'netpol', 'proxy', 'scheduler']);
@@ -157,6 +158,7 @@ t.test('kill -9 each component of skiff up --split under traffic: it comes back,
     const old = killComponent(c, step.name);
     const pid = await waitRestarted(c, step.name, old);
     const upMs = Date.now() - t0;
+    const restartCpuMs = readComponents(c).components[step.name].readyCpuMs;
     const what = await step.converge();
     const convergedMs = Date.now() - t0;
     // the data path answers again on every loop
@@ -166,7 +168,7 @@ t.test('kill -9 each component of skiff up --split under traffic: it comes back,
     t.same(before.filter((o) => !after.has(o)), [], `${step.name}: killed pid ${old}, back as pid ${pid} in ${upMs} ms; ${what} at ${convergedMs} ms; every object from before is there`);
     const failed = Object.fromEntries(Object.entries(loops).map(([k, l]) => [k, window(l.lines, atKill[k]).failed]));
     const tries = Object.fromEntries(Object.entries(loops).map(([k, l]) => [k, window(l.lines, atKill[k]).tries]));
-    report.push({ component: step.name, upMs, convergedMs, failed, tries });
+    report.push({ component: step.name, upMs, restartCpuMs, convergedMs, failed, tries });
     t.comment(JSON.stringify({ chaosKill: report.at(-1) }));
   }
   const restarts = Object.entries(readComponents(c).components).map(([n, s]) => [n, s.restarts]);
