@@ -87,7 +87,14 @@ export function jumpRules(): JumpRule[] {
 
 const FIXED = new Set([SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ, EXTERNAL_SERVICES, FORWARD, FIREWALL]);
 
+const SERVICE_PORT_CHAIN = /^SKIFF-(SVC|SVL|EXT)-[A-Z2-7]{16}$/;
+
+/** A chain of one service port (SVC, SVL or EXT), as opposed to the fixed chains. */
+export function isServicePortChain(name: string): boolean {
+  return SERVICE_PORT_CHAIN.test(name);
+}
+
 /** Chains the proxy owns (and only these are ever deleted by it). */
 export function isProxyChain(name: string): boolean {
-  return FIXED.has(name) || /^SKIFF-(SVC|SVL|EXT)-[A-Z2-7]{16}$/.test(name);
+  return FIXED.has(name) || isServicePortChain(name);
 }

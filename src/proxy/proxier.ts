@@ -16,12 +16,13 @@ import { proxyMetrics } from './metrics.js';
 import { endpointsOf, sliceServiceKey, servicePortsOf, usableEndpoints, type EndpointInfo, type ServicePortInfo } from './model.js';
 import {
   assembleRuleset,
+  countRules,
   renderRestore,
   renderRestoreChanges,
   renderServicePort,
   renderSharedChains,
-  sameLines,
   sharedFragmentsDiffer,
+  type ChainChanges,
   type RenderContext,
   type RestoreDocument,
   type Ruleset,
@@ -179,23 +180,30 @@ export class Proxier extends EventEmitter {
     const now = sps.map((sp) => sp.key);
     for (const sp of sps) {
       const list = eps.get(sp.key) ?? [];
-      this.rendered.set(sp.key, renderServicePort(sp, list, this.o.ctx));
+      const rules = renderServicePort(sp, list, this.o.ctx);
+      if (rules.anchor !== this.oldRules.get(sp.key)?.anchor) this.orderedKeys = undefined;
+      this.rendered.set(sp.key, rules);
     }
-    if (before.join('\n') !== now.join('\n')) this.sortedKeys = undefined;
+    if (before.join('\n') !== now.join('\n')) this.orderedKeys = undefined;
     if (sps.length > 0) this.portsBySvc.set(svcKey, now);
     else this.portsBySvc.delete(svcKey);
     this.pendingPorts.set(svcKey, { sps, eps });
     return [...new Set([...before, ...now])];
   }
 
-  private sortedKeys?: string[];
+  private orderedKeys?: string[];
   /** Rules of the ports this sync re-rendered, as they were before (for the delta). */
   private readonly oldRules = new Map<string, ServiceRules | undefined>();
 
-  /** Port keys in render order, re-sorted only when the set of ports changed. */
-  private sortedPortKeys(): string[] {
-    this.sortedKeys ??= [...this.rendered.keys()].sort();
-    return this.sortedKeys;
+  /** Rendered ports in restore order (descending anchor), re-sorted only when a port or anchor changed. */
+  private orderedPorts(): ServiceRules[] {
+    const r = this.rendered;
+    this.orderedKeys ??= [...r.keys()].sort((a, b) => {
+      const x = r.get(a)!.anchor;
+      const y = r.get(b)!.anchor;
+      return x < y ? 1 : x > y ? -1 : 0;
+    });
+    return this.orderedKeys.map((k) => r.get(k)!);
   }
 
   /** One sync: render what changed, restore it, then conntrack, LB addresses and health ports. */
@@ -217,10 +225,7 @@ export class Proxier extends EventEmitter {
       let next: Ruleset;
       let doc: RestoreDocument;
       if (full || !this.lastApplied) {
-        next = assembleRuleset(
-          this.sortedPortKeys().map((k) => this.rendered.get(k)!),
-          this.o.ctx,
-        );
+        next = assembleRuleset(this.orderedPorts(), this.o.ctx);
         const stale = await this.staleChains(next);
         await this.ensureJumps();
         doc = renderRestore(next, null, stale);
@@ -251,29 +256,29 @@ export class Proxier extends EventEmitter {
    * port's fragment in them changed. On failure the caller drops `rs` and syncs fully.
    */
   private renderDelta(rs: Ruleset, touchedPorts: string[]): RestoreDocument {
-    const write = { nat: [] as string[], filter: [] as string[] };
-    const remove = { nat: [] as string[], filter: [] as string[] };
+    const write: ChainChanges = { nat: [], filter: [] };
+    const remove: ChainChanges = { nat: [], filter: [] };
     let sharedChanged = false;
     for (const k of touchedPorts) {
       const before = this.oldRules.get(k);
       const after = this.rendered.get(k);
       const keep = new Set((after?.chains ?? []).map(([name]) => name));
       for (const [name] of before?.chains ?? []) if (!keep.has(name) && rs.nat.delete(name)) remove.nat.push(name);
-      for (const [name, lines] of after?.chains ?? []) {
-        const had = rs.nat.get(name);
-        if (had && sameLines(had, lines)) continue;
-        rs.nat.set(name, lines);
+      for (const [name, rules] of after?.chains ?? []) {
+        if (rs.nat.get(name)?.text === rules.text) continue;
+        rs.nat.set(name, rules);
         write.nat.push(name);
       }
       sharedChanged ||= sharedFragmentsDiffer(before, after);
     }
     if (sharedChanged) {
-      const shared = renderSharedChains(this.sortedPortKeys().map((k) => this.rendered.get(k)!), this.o.ctx);
+      rs.ports = this.orderedPorts();
+      const shared = renderSharedChains(rs.ports, this.o.ctx);
+      rs.servicesTail = shared.servicesTail;
       for (const table of ['nat', 'filter'] as const) {
-        for (const [name, lines] of shared[table]) {
-          const had = rs[table].get(name);
-          if (had && sameLines(had, lines)) continue;
-          rs[table].set(name, lines);
+        for (const [name, rules] of shared[table]) {
+          if (rs[table].get(name)?.text === rules.text) continue;
+          rs[table].set(name, rules);
           write[table].push(name);
         }
       }
@@ -287,11 +292,7 @@ export class Proxier extends EventEmitter {
     m.lastSync.set(this.lastSuccess / 1000);
     m.syncs.inc({ mode });
     for (const l of latencies) m.programming.observe(l / 1000);
-    for (const table of ['nat', 'filter'] as const) {
-      let n = 0;
-      for (const lines of next[table].values()) n += lines.length;
-      m.rules.set({ table }, n);
-    }
+    for (const table of ['nat', 'filter'] as const) m.rules.set({ table }, countRules(next[table]));
     if (mode !== 'noop') log.debug({ mode, ms: Math.round(performance.now() - started) }, 'synced proxy rules');
   }
 

@@ -261,3 +261,32 @@ t.test('fake iptables rejects what the kernel would', async (t) => {
   await ipt.restore('*nat\n:SKIFF-A - [0:0]\n:SKIFF-B - [0:0]\n-X SKIFF-A\n-X SKIFF-B\nCOMMIT\n', { noflush: true });
   t.same(ipt.chains('nat').filter((c) => c.startsWith('SKIFF')), [], 'flushed then deleted in one document');
 });
+
+t.test('restore layout: service port chains declared before use, in descending name order', async (t) => {
+  // iptables-nft-restore scans a sorted list of the chain names seen so far for every line; this
+  // layout keeps each name it looks up near the head of that list (see renderRestoreChanges).
+  const all = Object.values(shapes).flat();
+  const doc = render(all);
+  const nat = doc.slice(doc.indexOf('*nat'));
+  const declared: string[] = [];
+  for (const line of nat.split('\n')) {
+    if (line.startsWith(':')) {
+      declared.push(line.slice(1).split(' ')[0]);
+      continue;
+    }
+    const m = /^-A (\S+) .*-j (SKIFF-\S+)/.exec(line);
+    if (!m) continue;
+    t.ok(declared.includes(m[1]), `${m[1]} declared before its rules`);
+    t.ok(declared.includes(m[2]), `${m[2]} declared before a jump to it`);
+    if (/^SKIFF-(SVC|SVL|EXT)-/.test(m[1])) t.equal(m[1], declared.at(-1), `${m[1]} rules follow its declaration`);
+  }
+  const own = declared.filter((c) => /^SKIFF-(SVC|SVL|EXT)-/.test(c));
+  t.ok(own.length > 10, 'many service port chains');
+  t.same(own, [...own].sort().reverse(), 'descending names');
+  // The same kernel state whatever the layout: SERVICES rules in one order in text and in the kernel.
+  const ipt = new FakeIptables();
+  await ipt.restore(doc, { noflush: true });
+  const services = nat.split('\n').filter((l) => l.startsWith('-A SKIFF-SERVICES '));
+  t.same(ipt.rules('nat', 'SKIFF-SERVICES').length, services.length);
+  t.match(services.at(-1), /must be the last rule/);
+});
