@@ -205,8 +205,11 @@ export class RequestHandler {
 
   /** One attempt: a request on the endpoint's keep-alive pool, the response streamed back. */
   private send(req: Req, res: Res, f: Flight, m: RouteMatch, ep: Endpoint, backend: Backend, body: Readable | undefined, hostHeader: string | undefined): void {
+    const cfg = m.route.config;
+    // idle timeout of the upstream socket: send timeout while a body is still coming, read timeout after
+    const sending = !f.retryable && !req.readableEnded;
     const options: http.RequestOptions = {
-      host: ep.address, port: ep.port, method: req.method, path: f.upstreamPath,
+      host: ep.address, port: ep.port, method: req.method, path: f.upstreamPath, timeout: sending ? cfg.sendTimeoutMs : cfg.readTimeoutMs,
       headers: f.upstreamHeaders as unknown as http.OutgoingHttpHeaders, agent: this.agents[backend.protocol], setHost: false,
     };
     const proxyReq = backend.protocol === 'HTTPS' ? https.request(options) : http.request(options);
@@ -214,28 +217,26 @@ export class RequestHandler {
     f.proxyRes = undefined;
     f.sent++;
     proxyReq.on('error', (err: NodeJS.ErrnoException) => this.onError(err, req, res, f, m, proxyReq, hostHeader));
-    proxyReq.on('socket', (s: Socket) => this.armTimeouts(proxyReq, s, req, f, m.route.config));
+    proxyReq.once('socket', (s: Socket) => this.armConnectTimeout(proxyReq, s, f, cfg.connectTimeoutMs));
+    proxyReq.once('timeout', () => {
+      f.timedOut = 'read';
+      proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT_READ' }));
+    });
+    if (sending) req.once('end', () => proxyReq.setTimeout(cfg.readTimeoutMs));
     proxyReq.on('response', (pres) => this.respond(pres, proxyReq, req, res, f));
     if (f.retryable) proxyReq.end();
     else (body ?? (req as Readable)).pipe(proxyReq);
   }
 
-  /** Connect timeout for a new connection; send timeout while the body is sent, read timeout after. */
-  private armTimeouts(proxyReq: http.ClientRequest, s: Socket, req: Req, f: Flight, cfg: CompiledRoute['config']): void {
-    if (s.connecting) {
-      const t = setTimeout(() => {
-        f.timedOut = 'connect';
-        proxyReq.destroy(Object.assign(new Error('upstream connect timeout'), { code: 'ETIMEDOUT_CONNECT' }));
-      }, cfg.connectTimeoutMs);
-      s.once('connect', () => clearTimeout(t));
-      s.once('close', () => clearTimeout(t));
-    }
-    const sending = !f.retryable && !req.readableEnded;
-    proxyReq.setTimeout(sending ? cfg.sendTimeoutMs : cfg.readTimeoutMs, () => {
-      f.timedOut = 'read';
-      proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: 'ETIMEDOUT_READ' }));
-    });
-    if (sending) req.once('end', () => proxyReq.setTimeout(cfg.readTimeoutMs));
+  /** Connect timeout, for a new connection only (a pooled one is connected already). */
+  private armConnectTimeout(proxyReq: http.ClientRequest, s: Socket, f: Flight, ms: number): void {
+    if (!s.connecting) return;
+    const t = setTimeout(() => {
+      f.timedOut = 'connect';
+      proxyReq.destroy(Object.assign(new Error('upstream connect timeout'), { code: 'ETIMEDOUT_CONNECT' }));
+    }, ms);
+    s.once('connect', () => clearTimeout(t));
+    s.once('close', () => clearTimeout(t));
   }
 
   private respond(pres: http.IncomingMessage, proxyReq: http.ClientRequest, req: Req, res: Res, f: Flight): void {

@@ -97,7 +97,7 @@ t.test('host and path routing, default backend, 404/503, headers, status, events
     for (let i = 0; i < 4; i++) await request(port, { host: 'foo.bar.com', path: '/drain' });
     return a.seen.length === n;
   });
-  await seedService(client, 'svc-a', [{ address: a.address, port: a.port, ready: false, terminating: true }]);
+  await seedService(client, 'svc-a', [{ address: a.address, port: a.port, ready: false, serving: true, terminating: true }]);
   await waitFor('last terminating endpoint still serves', async () => (await served('foo.bar.com', '/drain')) === 'svc-a' && a.seen.at(-1)?.url === '/drain');
 
   // WebSocket echo through the ingress
