@@ -5,6 +5,7 @@ import type { Node, Pod } from 'kubernetes-types/core/v1.js';
 import type { ApiClient } from '../client/types.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/host.js';
+import { HelperHost, sharedExecHelper } from './exec-helper.js';
 import { R } from '../api/registry.js';
 import { SharedInformer } from '../client/informer.js';
 import { WorkQueue, runWorkers } from '../client/workqueue.js';
@@ -60,10 +61,23 @@ async function waitForPodCidr(client: ApiClient, nodeName: string, stopped: () =
   throw new SkiffError('ERR_KUBELET_STOPPED', 'stopped while waiting for Node.spec.podCIDR');
 }
 
-function buildRuntime(opts: KubeletOptions): ContainerRuntime {
+/**
+ * Pure: does a pod update need a sync? Not when only its status moved (almost always the kubelet's
+ * own write echoing back), unless the phase changed; the periodic resync still visits every pod.
+ */
+export function podUpdateNeedsSync(old: Pod, cur: Pod): boolean {
+  if (old.status?.phase !== cur.status?.phase) return true;
+  const rest = (p: Pod) => JSON.stringify([p.spec, { ...p.metadata, resourceVersion: undefined, managedFields: undefined }]);
+  return rest(old) !== rest(cur);
+}
+
+function buildRuntime(opts: KubeletOptions, host: Host): ContainerRuntime {
   if (opts.runtimeImpl) return opts.runtimeImpl;
-  if (opts.runtime === 'netns') return new NetnsRuntime(opts.host, join(opts.dataDir, 'netns-runtime'));
-  return new DockerCliRuntime(new LocalHost(null), opts.nodeName);
+  const helper = sharedExecHelper();
+  if (opts.runtime === 'netns') {
+    return new NetnsRuntime(host, join(opts.dataDir, 'netns-runtime'), new HelperHost(null, helper), (f, a, o) => helper.spawnDetached(f, a, o));
+  }
+  return new DockerCliRuntime(new HelperHost(null, helper), opts.nodeName);
 }
 
 /**
@@ -74,9 +88,11 @@ function buildRuntime(opts: KubeletOptions): ContainerRuntime {
 export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Promise<void>; port: number }> {
   const log = componentLogger('kubelet').child({ node: opts.nodeName });
   let stopped = false;
-  const runtime = buildRuntime(opts);
-  const version = runtime.name === 'docker' ? (await new LocalHost(null).exec('docker', ['version', '--format', '{{.Server.Version}}'], { allowFail: true })).stdout.trim() : '0.1.0';
-  const server: KubeletServer = await startKubeletServer({ runtime, port: opts.serverPort ?? 10250, tls: opts.tls, log, nodeName: opts.nodeName, listPods: () => podInformer.list(), netns: opts.host.netns });
+  // commands on a real host go through the exec helper (cheap spawns whatever this process's size)
+  const host = opts.host instanceof LocalHost ? new HelperHost(opts.host.netns) : opts.host;
+  const runtime = buildRuntime(opts, host);
+  const version = runtime.name === 'docker' ? (await new HelperHost(null).exec('docker', ['version', '--format', '{{.Server.Version}}'], { allowFail: true })).stdout.trim() : '0.1.0';
+  const server: KubeletServer = await startKubeletServer({ runtime, port: opts.serverPort ?? 10250, tls: opts.tls, log, nodeName: opts.nodeName, listPods: () => podInformer.list() });
   const agent = new NodeAgent(opts.client, localFacts(opts.nodeName, opts.nodeIP, server.port, runtime.name, version || 'unknown'), log);
   await agent.register();
   agent.start();
@@ -106,7 +122,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
     const podCidr = await waitForPodCidr(opts.client, opts.nodeName, () => stopped);
     let network = opts.networkImpl;
     if (!network) {
-      const bridge = new BridgePodNetwork(opts.host, opts.bridgeName ?? 'skiff0', podCidr, join(opts.dataDir, 'ipam'));
+      const bridge = new BridgePodNetwork(host, opts.bridgeName ?? 'skiff0', podCidr, join(opts.dataDir, 'ipam'));
       await bridge.bridge.setupNode();
       network = bridge;
       const syncRoutes = () => {
@@ -119,7 +135,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
     const hostResolvConf = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     const cache = new RuntimeCache(runtime);
     workers = new PodWorkers({
-      client: opts.client, runtime, cache, network, probes: new ProbeRunner(runtime, opts.host), dataDir: opts.dataDir,
+      client: opts.client, runtime, cache, network, probes: new ProbeRunner(runtime, host), dataDir: opts.dataDir,
       nodeName: opts.nodeName, nodeIP: opts.nodeIP, log,
       dns: { clusterDNS: opts.clusterDNS ?? '10.96.0.10', clusterDomain: opts.clusterDomain ?? 'cluster.local', hostResolvConf },
       backoff: new Backoff(opts.restartBackoffMs?.initial ?? 10_000, opts.restartBackoffMs?.max ?? 300_000),
@@ -131,7 +147,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
     const liveUids = () => new Set(podInformer.list().filter(mine).map((p) => p.metadata!.uid!));
     podInformer.addHandlers({
       add: (p) => mine(p) && queue.add(objectKey(p)),
-      update: (_o, p) => mine(p) && queue.add(objectKey(p)),
+      update: (o, p) => mine(p) && podUpdateNeedsSync(o, p) && queue.add(objectKey(p)),
       delete: (p) => mine(p) && queue.add(objectKey(p)),
     });
     podInformer.start();

@@ -65,6 +65,11 @@ export function inPodNetns(ref: NetnsRef, cmd: string, args: string[]): [string,
   return 'pid' in ref ? ['nsenter', ['-t', String(ref.pid), '-n', cmd, ...args]] : ['ip', ['netns', 'exec', ref.name, cmd, ...args]];
 }
 
+/** `ip ARGS` inside a pod netns: `ip -n NAME` enters a named one itself (no `ip netns exec` mount namespace). */
+export function podIp(ref: NetnsRef, args: string[]): [string, string[]] {
+  return 'pid' in ref ? inPodNetns(ref, 'ip', args) : ['ip', ['-n', ref.name, ...args]];
+}
+
 /** The apply shell of the bridge plugin: everything runs through the node's Host. */
 export class BridgeNetwork {
   constructor(private readonly host: Host, readonly bridge: string, readonly podCidr: string) {}
@@ -80,17 +85,23 @@ export class BridgeNetwork {
 
   /** The pod's IPv4 on eth0, when its netns already has one (adoption after a restart). */
   async currentPodIP(ref: NetnsRef): Promise<string | undefined> {
-    const [cmd, args] = inPodNetns(ref, 'ip', ['-o', '-4', 'addr', 'show', 'dev', 'eth0']);
+    const [cmd, args] = podIp(ref, ['-o', '-4', 'addr', 'show', 'dev', 'eth0']);
     const r = await this.host.exec(cmd, args, { allowFail: true });
     const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout);
     return r.exitCode === 0 && m ? m[1] : undefined;
   }
 
+  /** Two `ip -batch` runs: the host side (veth, bridge port), then the pod side inside its netns. */
   async attachPod(podUid: string, ref: NetnsRef, ip: string): Promise<void> {
     const link = podLinkNames(podUid);
-    await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
-    await this.host.exec('ip', ['-batch', '-'], { input: renderHostVeth(this.bridge, link, ref) });
-    const [cmd, args] = inPodNetns(ref, 'ip', ['-batch', '-']);
+    const hostSide = renderHostVeth(this.bridge, link, ref);
+    const first = await this.host.exec('ip', ['-batch', '-'], { input: hostSide, allowFail: true });
+    if (first.exitCode !== 0) {
+      // a veth left by an earlier sandbox of this pod (or a half-done attach) is in the way
+      await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
+      await this.host.exec('ip', ['-batch', '-'], { input: hostSide });
+    }
+    const [cmd, args] = podIp(ref, ['-batch', '-']);
     const r = await this.host.exec(cmd, args, { input: renderPodSide(link, ip, this.podCidr), allowFail: true });
     if (r.exitCode !== 0) {
       await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });

@@ -5,8 +5,11 @@ import { FileIpam } from './ipam.js';
 
 /** The pod network plugin as the pod worker sees it (CNI ADD/DEL in spirit). */
 export interface PodNetwork {
-  /** Gives the pod's netns an eth0 with an address from the node range; adopts an existing one. */
-  attach(podUid: string, ref: NetnsRef): Promise<string>;
+  /**
+   * Gives the pod's netns an eth0 with an address from the node range; adopts an existing one.
+   * `fresh`: the netns was made just now (it has no eth0 yet), so there is nothing to adopt.
+   */
+  attach(podUid: string, ref: NetnsRef, opts?: { fresh?: boolean }): Promise<string>;
   detach(podUid: string): Promise<void>;
   /** Frees addresses of pods that no longer exist. */
   retain(liveUids: Set<string>): Promise<void>;
@@ -21,10 +24,9 @@ export class BridgePodNetwork implements PodNetwork {
     this.ipam = new FileIpam(ipamDir, podCidr);
   }
 
-  async attach(podUid: string, ref: NetnsRef): Promise<string> {
+  async attach(podUid: string, ref: NetnsRef, opts: { fresh?: boolean } = {}): Promise<string> {
     const want = await this.ipam.allocate(podUid);
-    const have = await this.bridge.currentPodIP(ref);
-    if (have === want) return want;
+    if (!opts.fresh && (await this.bridge.currentPodIP(ref)) === want) return want;
     await this.bridge.attachPod(podUid, ref, want);
     return want;
   }

@@ -8,6 +8,7 @@ import { Backoff } from './backoff.js';
 import { pullPolicy, shouldRestart } from './worker.js';
 import { renderCreateArgs, mergeDockerConfigs } from '../runtime/docker-cli.js';
 import { exitStatus } from '../streaming/channel.js';
+import { podUpdateNeedsSync } from '../index.js';
 import type { ContainerInfo } from '../runtime/types.js';
 
 const pod = (spec: Partial<Pod['spec']> = {}, meta: Partial<Pod['metadata']> = {}): Pod => ({ metadata: { name: 'p', namespace: 'ns1', uid: 'u1', labels: { app: 'x' }, ...meta }, spec: { containers: [{ name: 'c', image: 'i' }], ...spec } as Pod['spec'] });
@@ -139,4 +140,14 @@ t.test('docker create args', async (t) => {
 t.test('exec exit status on the error channel', async (t) => {
   t.same(exitStatus(0), { metadata: {}, status: 'Success' });
   t.match(exitStatus(3), { status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } });
+});
+
+t.test('pod updates: a status-only change (the kubelet\'s own write) needs no sync, unless the phase moved', async (t) => {
+  const a = pod({}, { resourceVersion: '1' });
+  const withStatus = (p: Pod, status: Pod['status'], rv: string): Pod => ({ ...p, metadata: { ...p.metadata, resourceVersion: rv }, status });
+  t.notOk(podUpdateNeedsSync(a, withStatus(a, { phase: undefined, podIP: '10.0.0.2' }, '2')), 'status only');
+  t.ok(podUpdateNeedsSync(withStatus(a, { phase: 'Running' }, '2'), withStatus(a, { phase: 'Succeeded' }, '3')), 'phase change');
+  t.ok(podUpdateNeedsSync(a, { ...a, metadata: { ...a.metadata, resourceVersion: '2', deletionTimestamp: '2026-01-01T00:00:00Z' } }), 'deletion');
+  t.ok(podUpdateNeedsSync(a, { ...a, metadata: { ...a.metadata, resourceVersion: '2', labels: { app: 'y' } } }), 'labels (downward API)');
+  t.ok(podUpdateNeedsSync(a, { ...a, spec: { ...a.spec!, activeDeadlineSeconds: 5 } }), 'spec');
 });

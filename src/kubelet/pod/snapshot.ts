@@ -36,7 +36,9 @@ export class RuntimeCache {
   private async list(): Promise<RuntimeSnapshot> {
     const at = Date.now();
     try {
-      const [sandboxes, containers] = await Promise.all([this.runtime.listSandboxes(), this.runtime.listContainers()]);
+      const { sandboxes, containers } = this.runtime.list
+        ? await this.runtime.list()
+        : await Promise.all([this.runtime.listSandboxes(), this.runtime.listContainers()]).then(([s, c]) => ({ sandboxes: s, containers: c }));
       this.current = { at, sandboxes, containers };
       return this.current;
     } finally {

@@ -40,6 +40,8 @@ interface PodRecord {
   uid: string;
   pod: Pod;
   podIP: string;
+  /** the sandbox whose network this kubelet set up or adopted (attach runs once per sandbox, not every sync) */
+  netSandbox?: string;
   waiting: Map<string, { reason: string; message?: string }>;
   probers: Map<string, ContainerProber>;
   /** the runtime's message of the last failed pull, per container */
@@ -138,12 +140,16 @@ export class PodWorkers {
       return undefined;
     }
     try {
+      const fresh = !sb;
       if (!sb) {
         const m = rec.pod.metadata!;
         sb = await this.d.runtime.runSandbox({ podUid: rec.uid, podName: m.name!, namespace: m.namespace!, hostname: podHostname(rec.pod) });
       }
       if (!sb.netns) throw new SkiffError('ERR_SANDBOX', 'sandbox has no network namespace');
-      rec.podIP = await this.d.network.attach(rec.uid, sb.netns);
+      if (rec.netSandbox !== sb.id) {
+        rec.podIP = await this.d.network.attach(rec.uid, sb.netns, { fresh });
+        rec.netSandbox = sb.id;
+      }
       this.d.backoff.reset(sbKey);
       return sb;
     } catch (err) {
@@ -334,6 +340,7 @@ export class PodWorkers {
     await this.killContainers(rec, snap, graceSeconds, true);
     for (const sb of snap.sandboxes.filter((s) => s.podUid === rec.uid)) await this.d.runtime.removeSandbox(sb.id);
     await this.d.network.detach(rec.uid);
+    rec.netSandbox = undefined;
     await rm(this.podDir(rec.uid), { recursive: true, force: true });
   }
 
@@ -345,6 +352,7 @@ export class PodWorkers {
     await this.killContainers(rec, snap, this.graceOf(rec.pod), false);
     for (const sb of snap.sandboxes.filter((s) => s.podUid === rec.uid)) await this.d.runtime.removeSandbox(sb.id);
     await this.d.network.detach(rec.uid);
+    rec.netSandbox = undefined;
   }
 
   /** Kills runtime objects of pods this node no longer has (deleted while we were away, or forcibly). */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Host } from '../../host/host.js';
 import { SkiffError } from '../../util/errors.js';
 import { shellQuote, spawnStream } from './spawn.js';
+import { containerListPath, DockerEngine, engineSocketPath, type DockerInspect, type DockerSummary } from './docker-engine.js';
 import {
   LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_MANAGED, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_ROLE,
   type ContainerConfig, type ContainerInfo, type ContainerStats, type ContainerRuntime, type ExecResultSync, type LogOptions, type PullAuth,
@@ -11,14 +12,6 @@ import {
 } from './types.js';
 
 export const PAUSE_IMAGE = 'skiff/pause:3.9';
-
-interface DockerInspect {
-  Id: string;
-  Created: string;
-  Image: string;
-  Config: { Image: string; Labels: Record<string, string> | null };
-  State: { Status: string; Running: boolean; ExitCode: number; OOMKilled: boolean; Pid: number; StartedAt: string; FinishedAt: string };
-}
 
 function ms(ts: string | undefined): number {
   if (!ts || ts.startsWith('0001-')) return 0;
@@ -55,19 +48,55 @@ export function renderCreateArgs(node: string, sandbox: SandboxInfo, cfg: Contai
   return a;
 }
 
-/** Containers through the `docker` CLI; pause container with `--network none` holds the netns. */
+/** How long an inspected container that may still change (running, created) is trusted; exited ones never change. */
+const INSPECT_TTL_MS = 30_000;
+
+export interface DockerCliRuntimeOptions {
+  /** Engine API socket used for reads (list, inspect, image presence); null = read through the CLI too. Default: from DOCKER_HOST. */
+  engineSocket?: string | null;
+}
+
+/**
+ * Containers through the `docker` CLI; pause container with `--network none` holds the netns.
+ * Every change goes through the CLI; state is read from the Engine API socket when it is there (one
+ * list request, and an inspect only for containers that are new or changed state since the last
+ * look), else through `docker ps` + `docker inspect`.
+ */
 export class DockerCliRuntime implements ContainerRuntime {
   readonly name = 'docker';
-  constructor(private readonly host: Host, readonly node: string, private readonly docker = 'docker') {}
+  private engine?: DockerEngine;
+  private readonly inspected = new Map<string, { status: string; at: number; d: DockerInspect }>();
+  constructor(private readonly host: Host, readonly node: string, private readonly docker = 'docker', opts: DockerCliRuntimeOptions = {}) {
+    const sock = opts.engineSocket === undefined ? engineSocketPath(process.env.DOCKER_HOST) : opts.engineSocket;
+    if (sock) this.engine = new DockerEngine(sock);
+  }
 
   private run(args: string[], allowFail = false, input?: string) {
     return this.host.exec(this.docker, args, { allowFail, input, timeoutMs: 300_000 });
   }
 
+  /** Runs `read` on the Engine API; undefined when the socket is unreachable (then the CLI is used from now on). */
+  private async viaEngine<T>(read: (e: DockerEngine) => Promise<T>): Promise<T | undefined> {
+    if (!this.engine) return undefined;
+    try {
+      return await read(this.engine);
+    } catch (err) {
+      if ((err as SkiffError).code !== 'ERR_ENGINE_UNREACHABLE') throw err;
+      this.engine.close();
+      this.engine = undefined;
+      return undefined;
+    }
+  }
+
+  private async imagePresent(image: string): Promise<boolean> {
+    const viaApi = await this.viaEngine(async (e) => (await e.get(`/images/${image}/json`)).status === 200);
+    if (viaApi !== undefined) return viaApi;
+    return (await this.run(['image', 'inspect', '--format', '{{.Id}}', image], true)).exitCode === 0;
+  }
+
   async ensureImage(image: string, policy: 'Always' | 'IfNotPresent' | 'Never', auth: PullAuth[] = []): Promise<void> {
     if (policy !== 'Always') {
-      const have = await this.run(['image', 'inspect', '--format', '{{.Id}}', image], true);
-      if (have.exitCode === 0) return;
+      if (await this.imagePresent(image)) return;
       if (policy === 'Never') throw new SkiffError('ERR_IMAGE_NEVER_PULL', `Container image "${image}" is not present with pull policy of Never`);
     }
     let dir: string | undefined;
@@ -93,13 +122,18 @@ export class DockerCliRuntime implements ContainerRuntime {
       `${LABEL_POD_NAMESPACE}=${cfg.namespace}`, `${LABEL_ROLE}=sandbox`, `${LABEL_CONTAINER}=POD`, `${LABEL_ATTEMPT}=0`,
     ];
     const name = dockerName('skiff', 'POD', cfg.podName, cfg.namespace, cfg.podUid.slice(0, 8));
-    await this.run(['rm', '-f', name], true);
     const args = ['run', '-d', '--name', name, '--network', 'none', '--ipc', 'shareable', '--hostname', cfg.hostname.slice(0, 63)];
     for (const l of labels) args.push('--label', l);
     args.push(PAUSE_IMAGE);
-    const r = await this.run(args);
-    const id = r.stdout.trim();
-    const [info] = await this.inspect([id]);
+    let r = await this.run(args, true);
+    if (r.exitCode !== 0 && /already in use/.test(r.stderr)) {
+      // a dead sandbox of this pod still holds the name: remove it and run again
+      await this.run(['rm', '-f', name], true);
+      r = await this.run(args, true);
+    }
+    if (r.exitCode !== 0) throw new SkiffError('ERR_RUN_SANDBOX', `docker run ${name}: ${r.stderr.trim()}`);
+    const [info] = await this.inspect([r.stdout.trim()]);
+    if (!info) throw new SkiffError('ERR_RUN_SANDBOX', `sandbox ${name} is gone right after docker run`);
     return this.toSandbox(info);
   }
 
@@ -113,32 +147,51 @@ export class DockerCliRuntime implements ContainerRuntime {
 
   private async inspect(ids: string[]): Promise<DockerInspect[]> {
     if (ids.length === 0) return [];
+    const viaApi = await this.viaEngine(async (e) => (await Promise.all(ids.map((id) => e.get<DockerInspect>(`/containers/${id}/json`)))).map((r) => r.body));
+    if (viaApi) return viaApi.filter((d): d is DockerInspect => d !== undefined);
     const r = await this.run(['inspect', ...ids], true);
     if (r.exitCode !== 0 && !r.stdout.trim().startsWith('[')) return [];
     return JSON.parse(r.stdout) as DockerInspect[];
   }
 
+  /** One list request; inspects only containers that are new, changed state, or were last inspected long ago. */
+  private async listFromEngine(e: DockerEngine): Promise<DockerInspect[]> {
+    const { body = [] } = await e.get<DockerSummary[]>(containerListPath([`${LABEL_MANAGED}=true`, `${LABEL_NODE}=${this.node}`]));
+    const now = Date.now();
+    const live = new Set(body.map((c) => c.Id));
+    for (const id of this.inspected.keys()) if (!live.has(id)) this.inspected.delete(id);
+    const out = await Promise.all(body.map(async (c) => {
+      const hit = this.inspected.get(c.Id);
+      if (hit && hit.status === c.State && (c.State === 'exited' || now - hit.at < INSPECT_TTL_MS)) return hit.d;
+      const d = (await e.get<DockerInspect>(`/containers/${c.Id}/json`)).body;
+      if (d) this.inspected.set(c.Id, { status: d.State.Status, at: now, d });
+      return d;
+    }));
+    return out.filter((d): d is DockerInspect => d !== undefined);
+  }
+
   private async listManaged(): Promise<DockerInspect[]> {
+    const viaApi = await this.viaEngine((e) => this.listFromEngine(e));
+    if (viaApi) return viaApi;
     const r = await this.run(['ps', '-a', '-q', '--no-trunc', '--filter', `label=${LABEL_MANAGED}=true`, '--filter', `label=${LABEL_NODE}=${this.node}`]);
     return this.inspect(r.stdout.split('\n').map((s) => s.trim()).filter(Boolean));
   }
 
+  /** Sandboxes and containers from one listing (the RuntimeCache's relist). */
+  async list(): Promise<{ sandboxes: SandboxInfo[]; containers: ContainerInfo[] }> {
+    const all = await this.listManaged();
+    return {
+      sandboxes: all.filter((d) => d.Config.Labels?.[LABEL_ROLE] === 'sandbox').map((d) => this.toSandbox(d)),
+      containers: all.filter((d) => d.Config.Labels?.[LABEL_ROLE] !== 'sandbox').map((d) => toContainerInfo(d)),
+    };
+  }
+
   async listSandboxes(): Promise<SandboxInfo[]> {
-    return (await this.listManaged()).filter((d) => d.Config.Labels?.[LABEL_ROLE] === 'sandbox').map((d) => this.toSandbox(d));
+    return (await this.list()).sandboxes;
   }
 
   async listContainers(): Promise<ContainerInfo[]> {
-    return (await this.listManaged())
-      .filter((d) => d.Config.Labels?.[LABEL_ROLE] !== 'sandbox')
-      .map((d) => {
-        const l = d.Config.Labels ?? {};
-        const st = d.State.Running ? 'running' : d.State.Status === 'created' ? 'created' : 'exited';
-        return {
-          id: d.Id, podUid: l[LABEL_POD_UID] ?? '', name: l[LABEL_CONTAINER] ?? '', role: l[LABEL_ROLE] === 'init' ? 'init' : 'app',
-          attempt: Number(l[LABEL_ATTEMPT] ?? 0), image: d.Config.Image, imageId: d.Image, state: st,
-          exitCode: d.State.ExitCode, oomKilled: d.State.OOMKilled, createdAt: ms(d.Created), startedAt: ms(d.State.StartedAt), finishedAt: ms(d.State.FinishedAt),
-        } satisfies ContainerInfo;
-      });
+    return (await this.list()).containers;
   }
 
   async removeSandbox(id: string): Promise<void> {
@@ -204,6 +257,17 @@ export class DockerCliRuntime implements ContainerRuntime {
     args.push(id);
     return spawnStream(this.docker, args, { stdin: false });
   }
+}
+
+/** Pure: the kubelet's view of an inspected app or init container. */
+export function toContainerInfo(d: DockerInspect): ContainerInfo {
+  const l = d.Config.Labels ?? {};
+  const st = d.State.Running ? 'running' : d.State.Status === 'created' ? 'created' : 'exited';
+  return {
+    id: d.Id, podUid: l[LABEL_POD_UID] ?? '', name: l[LABEL_CONTAINER] ?? '', role: l[LABEL_ROLE] === 'init' ? 'init' : 'app',
+    attempt: Number(l[LABEL_ATTEMPT] ?? 0), image: d.Config.Image, imageId: d.Image, state: st,
+    exitCode: d.State.ExitCode, oomKilled: d.State.OOMKilled, createdAt: ms(d.Created), startedAt: ms(d.State.StartedAt), finishedAt: ms(d.State.FinishedAt),
+  };
 }
 
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, kB: 1e3, MB: 1e6, GB: 1e9 };

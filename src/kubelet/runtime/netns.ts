@@ -28,6 +28,19 @@ export function renderSupervisor(cfg: ContainerConfig, dir: string): string {
   return lines.join('\n');
 }
 
+/** Starts a long-lived process in its own session with its output appended to `log`; resolves with its pid. */
+export type Launcher = (file: string, args: readonly string[], opts: { log: string; env: Record<string, string> }) => Promise<number>;
+
+/** The default Launcher: spawns from this process. */
+export const launchDetached: Launcher = async (file, args, opts) => {
+  const log = { file: opts.log, append: true } as const;
+  const child = execa(file, [...args], { detached: true, stdin: 'ignore', stdout: log, stderr: log, reject: false, cleanup: false, env: opts.env, extendEnv: false });
+  child.unref();
+  void child.catch(() => undefined);
+  if (!child.pid) throw new SkiffError('ERR_EXEC', `starting ${file}: no pid`);
+  return child.pid;
+};
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -49,7 +62,12 @@ export class NetnsRuntime implements ContainerRuntime {
    * the root mount namespace (an `ip netns add` under `ip netns exec` would bind-mount the new netns
    * inside that command's private mount namespace), so netns lifecycle goes through `rootHost`.
    */
-  constructor(private readonly host: Host, private readonly dir: string, private readonly rootHost: Host = new LocalHost(null)) {}
+  constructor(
+    private readonly host: Host,
+    private readonly dir: string,
+    private readonly rootHost: Host = new LocalHost(null),
+    private readonly launch: Launcher = launchDetached,
+  ) {}
 
   private sbDir(): string { return join(this.dir, 'sandboxes'); }
   private cDir(id?: string): string { return id ? join(this.dir, 'containers', id) : join(this.dir, 'containers'); }
@@ -61,13 +79,8 @@ export class NetnsRuntime implements ContainerRuntime {
   async runSandbox(cfg: SandboxConfig): Promise<SandboxInfo> {
     const id = createHash('sha256').update(cfg.podUid + randomBytes(4).toString('hex')).digest('hex').slice(0, 12);
     const rec: SandboxRecord = { id, podUid: cfg.podUid, podName: cfg.podName, namespace: cfg.namespace, netns: `skp-${id.slice(0, 10)}`, createdAt: Date.now() };
+    // loopback comes up with the pod network (the bridge plugin's pod-side batch)
     await this.rootHost.exec('ip', ['netns', 'add', rec.netns]);
-    try {
-      await this.rootHost.exec('ip', ['netns', 'exec', rec.netns, 'ip', 'link', 'set', 'lo', 'up']);
-    } catch (err) {
-      await this.rootHost.exec('ip', ['netns', 'delete', rec.netns], { allowFail: true });
-      throw err;
-    }
     await mkdir(this.sbDir(), { recursive: true });
     await writeFile(join(this.sbDir(), `${id}.json`), JSON.stringify(rec));
     return this.toSandbox(rec);
@@ -130,16 +143,14 @@ export class NetnsRuntime implements ContainerRuntime {
   async startContainer(id: string): Promise<void> {
     const rec = await this.record(id);
     const dir = this.cDir(id);
-    const log = { file: join(dir, 'log'), append: true } as const;
     const argv = [...rec.config.command, ...rec.config.args];
-    const child = execa('ip', ['netns', 'exec', rec.netns, 'unshare', '-m', '--propagation', 'private', 'sh', '-c', renderSupervisor(rec.config, dir), 'sh', ...argv], {
-      detached: true, stdin: 'ignore', stdout: log, stderr: log, reject: false, cleanup: false,
-      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(rec.config.env) }, extendEnv: false,
+    // `ip netns exec` also gives the supervisor its own mount namespace (a slave of the host's), so
+    // its bind mounts stay private to the container
+    const pid = await this.launch('ip', ['netns', 'exec', rec.netns, 'sh', '-c', renderSupervisor(rec.config, dir), 'sh', ...argv], {
+      log: join(dir, 'log'), env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(rec.config.env) },
     });
-    child.unref();
-    void child.catch(() => undefined);
     rec.startedAt = Date.now();
-    await writeFile(join(dir, 'supervisor.pid'), String(child.pid));
+    await writeFile(join(dir, 'supervisor.pid'), String(pid));
     await writeFile(join(dir, 'record.json'), JSON.stringify(rec));
   }
 

@@ -127,6 +127,8 @@ export interface ContainerRuntime {
   stopContainer(id: string, graceSeconds: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
   listContainers(): Promise<ContainerInfo[]>;
+  /** Both lists from one look at the engine (optional; the RuntimeCache's relist uses it when there). */
+  list?(): Promise<{ sandboxes: SandboxInfo[]; containers: ContainerInfo[] }>;
   execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResultSync>;
   exec(id: string, cmd: string[], opts: { stdin: boolean; tty: boolean }): StreamSession;
   attach(id: string, opts: { stdin: boolean; tty: boolean }): StreamSession;

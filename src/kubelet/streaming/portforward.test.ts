@@ -4,7 +4,7 @@ import {
   decodeHeaderBlock, encodeControl, encodeData, encodeHeaderBlock, FLAG_FIN, HeaderCodec, parseFrames, SPDY3_DICTIONARY,
   type SpdyFrame, TYPE_PING, TYPE_RST_STREAM, TYPE_SYN_REPLY, TYPE_SYN_STREAM,
 } from './portforward-spdy.js';
-import { podDialer, PortForwardSession } from './portforward.js';
+import { renderRelayCommand, tcpDialer, PortForwardSession } from './portforward.js';
 import { componentLogger } from '../../util/log.js';
 
 function adler32(b: Buffer): number {
@@ -102,7 +102,7 @@ t.test('session: replies, pipes a data stream to the pod port, reports dial erro
   const podPort = await listen(pod);
   t.teardown(() => pod.close());
   const sessions: PortForwardSession[] = [];
-  const front = createServer((s) => sessions.push(new PortForwardSession(s, { podIP: '127.0.0.1', dial: podDialer(null), log: componentLogger('test') })));
+  const front = createServer((s) => sessions.push(new PortForwardSession(s, { podIP: '127.0.0.1', dial: tcpDialer('127.0.0.1'), log: componentLogger('test') })));
   const frontPort = await listen(front);
   t.teardown(() => { for (const s of sessions) s.close(); front.close(); });
   const sock = connect(frontPort, '127.0.0.1');
@@ -141,7 +141,7 @@ t.test('session: a megabyte each way through one data stream', async (t) => {
   const podPort = await listen(pod);
   t.teardown(() => pod.close());
   const sessions: PortForwardSession[] = [];
-  const front = createServer((s) => sessions.push(new PortForwardSession(s, { podIP: '127.0.0.1', dial: podDialer(null), log: componentLogger('test') })));
+  const front = createServer((s) => sessions.push(new PortForwardSession(s, { podIP: '127.0.0.1', dial: tcpDialer('127.0.0.1'), log: componentLogger('test') })));
   const frontPort = await listen(front);
   t.teardown(() => { for (const s of sessions) s.close(); front.close(); });
   const sock = connect(frontPort, '127.0.0.1');
@@ -160,4 +160,11 @@ t.test('session: a megabyte each way through one data stream', async (t) => {
   t.ok(got.equals(payload), 'in order and intact');
   t.ok(c.fin(1), 'error stream closed without a message');
   t.equal(c.data(1), '');
+});
+
+t.test('the relay enters only the pod\'s network namespace and dials its 127.0.0.1', async (t) => {
+  const [file, args] = renderRelayCommand({ pid: 4242 }, 8080, '/usr/bin/node');
+  t.equal(file, 'nsenter');
+  t.same([args[0], args[1], args[2], ...args.slice(4)], ['--net=/proc/4242/ns/net', '/usr/bin/node', '-e', '127.0.0.1', '8080']);
+  t.equal(renderRelayCommand({ name: 'skp-abc' }, 80)[1][0], '--net=/var/run/netns/skp-abc', 'a named netns by its bind mount');
 });

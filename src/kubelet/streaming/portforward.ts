@@ -1,5 +1,6 @@
 // Server side of kubectl port-forward: SPDY/3.1 sessions (portforward.k8s.io) over a byte stream
-// (the WebSocket tunnel `SPDY/3.1+portforward.k8s.io`), each data stream piped to the pod's port.
+// (the WebSocket tunnel `SPDY/3.1+portforward.k8s.io`), each data stream piped to the port on the
+// pod's localhost (a relay inside the pod's network namespace).
 import { spawn } from 'node:child_process';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
@@ -7,6 +8,7 @@ import { connect } from 'node:net';
 import { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../util/log.js';
+import type { NetnsRef } from '../runtime/types.js';
 import { counter } from '../../util/metrics.js';
 import {
   encodeControl, encodeData, encodeGoaway, encodeRst, FLAG_FIN, HeaderCodec, parseFrames, RST_PROTOCOL_ERROR, RST_REFUSED_STREAM,
@@ -76,40 +78,54 @@ export function relaySpdyUpgrade(url: string, opts: RequestOptions, client: Dupl
   r.end();
 }
 
-/** Opens a byte stream to ip:port (the pod); rejects or errors when it cannot connect. */
-export type PodDialer = (ip: string, port: number) => Duplex;
+/** Opens a byte stream to a port of the pod; the stream errors when it cannot connect. */
+export type PodDialer = (port: number) => Duplex;
 
-// runs in the node's netns: a plain TCP relay on stdin/stdout, the connect error on stderr
+/** Dials `ip:port` from this process (tests; a pod whose network namespace is not known). */
+export function tcpDialer(ip: string): PodDialer {
+  return (port) => connect(port, ip);
+}
+
+// runs in the pod's netns: a plain TCP relay on stdin/stdout, the connect error on stderr
 const RELAY = "const s=require('net').connect(+process.argv[2],process.argv[1]);"
   + "s.on('error',e=>{process.stderr.write(e.message);process.exit(1)});"
   + "process.stdin.pipe(s);s.pipe(process.stdout);s.on('close',()=>process.exit(0));";
 
 /**
- * Dials from the kubelet's process when the node network is its own namespace; otherwise through a
- * small relay process started in the node's netns (`ip netns exec NS node -e RELAY ip port`).
+ * Pure: the command that relays to 127.0.0.1:port inside the pod's network namespace (what the
+ * kubelet does: a server bound to the pod's localhost is reachable). `nsenter` enters only the
+ * network namespace, so `node` is the node's own binary.
  */
-export function podDialer(netns: string | null): PodDialer {
-  if (netns === null) return (ip, port) => connect(port, ip);
-  return (ip, port) => {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', RELAY, ip, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    // the readable side ends only once the relay's exit code says the connection was fine
-    const d = new Duplex({
-      read: () => { child.stdout.resume(); },
-      write: (chunk: Buffer, _enc, cb) => { child.stdin.write(chunk, cb); },
-      final: (cb) => { child.stdin.end(); cb(); },
-      destroy: (err, cb) => { child.kill(); cb(err); },
-    });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdout.on('data', (c: Buffer) => { if (!d.push(c)) child.stdout.pause(); });
-    child.stdin.on('error', () => undefined); // EPIPE once the relay is gone; its exit code tells why
-    child.on('error', (err) => d.destroy(err));
-    child.on('close', (code) => {
-      if (code) d.destroy(new Error(stderr.trim() || `relay exited ${code}`));
-      else d.push(null);
-    });
-    return d;
-  };
+export function renderRelayCommand(ref: NetnsRef, port: number, node = process.execPath): [string, string[]] {
+  const netns = 'pid' in ref ? `/proc/${ref.pid}/ns/net` : `/var/run/netns/${ref.name}`;
+  return ['nsenter', [`--net=${netns}`, node, '-e', RELAY, '127.0.0.1', String(port)]];
+}
+
+/** Dials the pod's localhost through a relay process in its network namespace. */
+export function podNetnsDialer(ref: NetnsRef): PodDialer {
+  return (port) => relayDuplex(...renderRelayCommand(ref, port));
+}
+
+/** A Duplex over a relay process's stdin/stdout; it errors with the relay's stderr when the relay fails. */
+function relayDuplex(file: string, args: string[]): Duplex {
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // the readable side ends only once the relay's exit code says the connection was fine
+  const d = new Duplex({
+    read: () => { child.stdout.resume(); },
+    write: (chunk: Buffer, _enc, cb) => { child.stdin.write(chunk, cb); },
+    final: (cb) => { child.stdin.end(); cb(); },
+    destroy: (err, cb) => { child.kill(); cb(err); },
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdout.on('data', (c: Buffer) => { if (!d.push(c)) child.stdout.pause(); });
+  child.stdin.on('error', () => undefined); // EPIPE once the relay is gone; its exit code tells why
+  child.on('error', (err) => d.destroy(err));
+  child.on('close', (code) => {
+    if (code) d.destroy(new Error(stderr.trim() || `relay exited ${code}`));
+    else d.push(null);
+  });
+  return d;
 }
 
 interface Pair {
@@ -119,7 +135,7 @@ interface Pair {
 }
 
 export interface PortForwardSessionOptions {
-  /** The pod's IP in the node's network (status.podIP). */
+  /** The pod's IP (status.podIP), for messages. */
   podIP: string;
   dial: PodDialer;
   log: Logger;
@@ -127,7 +143,7 @@ export interface PortForwardSessionOptions {
 
 /**
  * One SPDY/3.1 session: answers each SYN_STREAM with a SYN_REPLY, pairs `error`/`data` streams by
- * `requestID`, pipes data streams to podIP:port and reports dial failures on the error stream.
+ * `requestID`, pipes data streams to the pod's port and reports dial failures on the error stream.
  */
 export class PortForwardSession {
   private buf: Buffer = Buffer.alloc(0);
@@ -203,7 +219,7 @@ export class PortForwardSession {
   }
 
   private dial(key: string, pair: Pair, port: number): void {
-    const conn = this.o.dial(this.o.podIP, port);
+    const conn = this.o.dial(port);
     const dataId = pair.data!;
     pair.conn = conn;
     conn.on('data', (d: Buffer) => {

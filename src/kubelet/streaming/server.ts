@@ -6,10 +6,10 @@ import { nodeUsage, renderSummary } from './stats.js';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
 import type { Pod } from 'kubernetes-types/core/v1.js';
-import type { ContainerRuntime, StreamSession } from '../runtime/types.js';
+import type { ContainerRuntime, NetnsRef, StreamSession } from '../runtime/types.js';
 import type { Logger } from '../../util/log.js';
 import { counter } from '../../util/metrics.js';
-import { acceptSpdyTunnel, acceptSpdyUpgrade, isSpdyUpgrade, podDialer, PortForwardSession } from './portforward.js';
+import { acceptSpdyTunnel, acceptSpdyUpgrade, isSpdyUpgrade, podNetnsDialer, PortForwardSession } from './portforward.js';
 import { CH_CLOSE, CH_ERROR, CH_RESIZE, CH_STDERR, CH_STDIN, CH_STDOUT, exitStatus, frame, STREAM_PROTOCOLS } from './channel.js';
 
 const streams = counter({ name: 'skiff_kubelet_streams_total', help: 'Streaming sessions served by the kubelet', labelNames: ['kind'] as const });
@@ -21,8 +21,6 @@ export interface KubeletServerOptions {
   log: Logger;
   listPods(): Pod[];
   nodeName?: string;
-  /** The netns pod IPs are reachable in (the node's Host.netns); null/absent: this process's own. */
-  netns?: string | null;
 }
 
 export interface KubeletServer {
@@ -101,15 +99,24 @@ export function bridgeSession(ws: WebSocket, s: StreamSession): void {
   });
 }
 
-/** /portForward/NS/POD: SPDY/3.1 tunnelled in WebSocket binary frames, or on the raw upgraded socket (KUBECTL.md §9.2). */
-function handlePortForward(o: KubeletServerOptions, pfClients: Set<{ terminate(): void }>, m: RegExpExecArray, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+/** The network namespace of the pod's running sandbox (newest first), if it has one. */
+async function podNetns(o: KubeletServerOptions, uid: string | undefined): Promise<NetnsRef | undefined> {
+  const sandboxes = (await o.runtime.listSandboxes()).filter((s) => s.podUid === uid && s.running && s.netns).sort((a, b) => b.createdAt - a.createdAt);
+  return sandboxes[0]?.netns;
+}
+
+/**
+ * /portForward/NS/POD: SPDY/3.1 tunnelled in WebSocket binary frames, or on the raw upgraded socket
+ * (KUBECTL.md §9.2). Streams go to the port on the pod's localhost, inside its network namespace.
+ */
+async function handlePortForward(o: KubeletServerOptions, pfClients: Set<{ terminate(): void }>, m: RegExpExecArray, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const p = o.listPods().find((x) => x.metadata?.namespace === m[1] && x.metadata?.name === m[2]);
-  const podIP = p?.status?.podIP;
-  if (!podIP) {
-    socket.end(`HTTP/1.1 ${p ? 400 : 404} Error\r\nContent-Type: text/plain\r\n\r\npod ${m[1]}/${m[2]} ${p ? 'has no IP yet' : 'not found on this node'}`);
+  const netns = p ? await podNetns(o, p.metadata?.uid) : undefined;
+  if (!p || !netns) {
+    socket.end(`HTTP/1.1 ${p ? 400 : 404} Error\r\nContent-Type: text/plain\r\n\r\npod ${m[1]}/${m[2]} ${p ? 'has no running sandbox' : 'not found on this node'}`);
     return;
   }
-  const session = { podIP, dial: podDialer(o.netns ?? null), log: o.log };
+  const session = { podIP: p.status?.podIP ?? '', dial: podNetnsDialer(netns), log: o.log };
   if (isSpdyUpgrade(req)) {
     const raw = { terminate: () => socket.destroy() };
     pfClients.add(raw);
@@ -129,7 +136,10 @@ function handlePortForward(o: KubeletServerOptions, pfClients: Set<{ terminate()
 function handleUpgrade(o: KubeletServerOptions, wss: WebSocketServer, pfClients: Set<{ terminate(): void }>, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const url = new URL(req.url ?? '/', 'http://kubelet');
   const pf = /^\/portForward\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-  if (pf) return handlePortForward(o, pfClients, pf, req, socket, head);
+  if (pf) {
+    handlePortForward(o, pfClients, pf, req, socket, head).catch((err: Error) => socket.end(`HTTP/1.1 500 Error\r\nContent-Type: text/plain\r\n\r\n${err.message}`));
+    return;
+  }
   const m = /^\/(exec|attach)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
   if (!m) {
     socket.end('HTTP/1.1 404 Not Found\r\n\r\n');

@@ -1,5 +1,6 @@
 // kubectl v1.33 port-forward (SPDY/3.1 tunnelled in a WebSocket) through the in-process apiserver's
-// pod streaming plugin to a docker kubelet whose host is a test netns: the pod's HTTP page, twice.
+// pod streaming plugin to a docker kubelet whose host is a test netns: the pod's HTTP page, twice,
+// and a server bound only to the pod's 127.0.0.1.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -54,7 +55,8 @@ t.test('kubectl port-forward reaches the pod\'s HTTP server, connection after co
 
   const node = await startTestNode(t, { client, nodeIP: '127.0.0.1' });
   await client.create(R.pods, podSpec('web', node.nodeName, {
-    containers: [{ name: 'httpd', image: 'skiff/busybox:1.36', command: ['sh', '-c', 'mkdir -p /www && echo hello-from-pod > /www/index.html && dd if=/dev/zero bs=1024 count=512 2>/dev/null | tr \\\\0 x > /www/big && exec httpd -f -p 80 -h /www'] }],
+    containers: [{ name: 'httpd', image: 'skiff/busybox:1.36', command: ['sh', '-c', 'mkdir -p /www /lo && echo hello-from-pod > /www/index.html && echo hello-from-localhost > /lo/index.html'
+      + ' && httpd -p 127.0.0.1:8081 -h /lo && dd if=/dev/zero bs=1024 count=512 2>/dev/null | tr \\\\0 x > /www/big && exec httpd -f -p 80 -h /www'] }],
   }), 'default');
   await waitFor('web ready', async () => isReady(await getPod(client, 'web')), 60_000);
 
@@ -78,6 +80,22 @@ t.test('kubectl port-forward reaches the pod\'s HTTP server, connection after co
   t.match(big.body, /^x+$/);
   t.notMatch(out, /error|lost connection/i, 'kubectl reported no error');
   t.equal(pf.exitCode, null, 'kubectl port-forward is still running');
+
+  // a server bound to the pod's 127.0.0.1 only: unreachable at the pod IP, reached by port-forward
+  // (as in Kubernetes, the kubelet connects from inside the pod's network namespace)
+  const podIP = (await getPod(client, 'web')).status!.podIP!;
+  const direct = await node.host.exec('curl', ['-s', '--max-time', '3', `http://${podIP}:8081/`], { allowFail: true });
+  t.not(direct.exitCode, 0, 'the localhost-only server does not answer on the pod IP');
+  const localPort = await freePort();
+  const lo = spawn(kubectlPath, ['--kubeconfig', cfg, 'port-forward', 'pod/web', `${localPort}:8081`, '--address', '127.0.0.1'], { env });
+  t.teardown(() => { lo.kill('SIGKILL'); });
+  let loOut = '';
+  lo.stdout.on('data', (d) => (loOut += d));
+  lo.stderr.on('data', (d) => (loOut += d));
+  await waitFor('kubectl to listen for the localhost port', () => loOut.includes(`Forwarding from 127.0.0.1:${localPort}`), 30_000);
+  const fromLo = await httpGet(localPort).catch((err: Error) => { throw new Error(`localhost port: ${err.message}; kubectl said: ${loOut}`); });
+  t.equal(fromLo.body, 'hello-from-localhost\n', 'port-forward reaches a server bound to the pod\'s 127.0.0.1');
+  lo.kill('SIGKILL');
 
   // the legacy form: POST with Upgrade: SPDY/3.1 (kubectl without WebSocket tunnelling)
   const local3 = await freePort();

@@ -63,6 +63,8 @@ export interface TestNode {
   nodeName: string;
   podCidr: string;
   dataDir: string;
+  /** the kubelet's streaming port (logs, exec, port-forward), plain HTTP */
+  port(): number;
   stop(): Promise<void>;
   restart(): Promise<void>;
 }
@@ -80,7 +82,7 @@ export async function startTestNode(t: Tap, opts: Partial<KubeletOptions> & { cl
   const podCidr = opts.podCidr ?? '10.244.7.0/24';
   await client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }).catch(() => undefined);
   await client.create(R.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, spec: { podCIDR: podCidr } });
-  let kubelet: { stop(): Promise<void> } | undefined;
+  let kubelet: { stop(): Promise<void>; port: number } | undefined;
   const start = async () => {
     kubelet = await startKubelet({ client, host, nodeName, nodeIP: '192.0.2.10', dataDir, serverPort: 0, restartBackoffMs: { initial: 1000, max: 4000 }, resyncMs: 1000, ...opts });
   };
@@ -94,6 +96,7 @@ export async function startTestNode(t: Tap, opts: Partial<KubeletOptions> & { cl
   await start();
   return {
     client, host, nodeName, podCidr, dataDir,
+    port: () => kubelet?.port ?? 0,
     stop: async () => { await kubelet?.stop(); kubelet = undefined; },
     restart: async () => { await kubelet?.stop(); await start(); },
   };
