@@ -8,6 +8,7 @@ import { errors, StatusError } from './errors.js';
 import { ResourceStorage, type ValueTransformer } from './storage.js';
 import { ServiceAllocators } from './allocators.js';
 import { recordManagedFields } from './managedfields.js';
+import { nowIso } from './clock.js';
 
 type Obj = Record<string, unknown>;
 
@@ -27,7 +28,6 @@ export interface DeleteOptions extends WriteOptions {
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
-const nowIso = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * The API's semantics independent of HTTP: defaulting, validation, metadata bookkeeping,

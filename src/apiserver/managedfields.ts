@@ -1,6 +1,7 @@
 import type { KubeObject } from '../api/object.js';
 import { mergeKeyFor } from './patch.js';
 import { apiVersionOf, findKind } from '../api/registry.js';
+import { nowIso } from './clock.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -103,7 +104,6 @@ export interface ManagedEntry {
   subresource?: string;
 }
 
-const nowIso = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * Records an Update by `manager`: it takes ownership of every leaf whose value it changed (all

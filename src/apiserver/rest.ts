@@ -12,6 +12,7 @@ import { requireFieldManager, serverSideApply } from './apply.js';
 import { toTable } from './tables.js';
 import { checkSchema } from '../api/schema.js';
 import { serveWatch } from './watch.js';
+import { jsonOfWritten } from './storage.js';
 import type { RequestAttributes } from './hooks.js';
 
 type Obj = Record<string, unknown>;
@@ -173,7 +174,9 @@ export async function handleCreate(ctx: RestContext, req: FastifyRequest, reply:
   // a JSON body is parsed fresh for this request and used only here: create may change it in place
   const obj = await ctx.core.create(p.info, p.namespace, body, { ...writeOpts(ctx, req, p), bodyOwned: isJsonBody(req.headers['content-type']) });
   reply.code(201);
-  return obj;
+  // the stored JSON's pieces make the response: no second serialization of the object
+  const json = jsonOfWritten(obj);
+  return json === undefined ? obj : reply.type('application/json; charset=utf-8').send(json);
 }
 
 async function bindPod(ctx: RestContext, req: FastifyRequest, reply: FastifyReply, p: ParsedPath): Promise<unknown> {

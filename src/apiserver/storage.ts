@@ -38,10 +38,44 @@ export class ResourceStorage {
   }
 
   encode(obj: KubeObject): Buffer {
-    const o: KubeObject = { ...obj, apiVersion: apiVersionOf(this.info), kind: this.info.kind, metadata: { ...obj.metadata } };
-    delete o.metadata!.resourceVersion;
-    const plain = Buffer.from(JSON.stringify(o));
+    return this.toStorage(this.serialize(obj).stored);
+  }
+
+  private toStorage(json: string): Buffer {
+    const plain = Buffer.from(json);
     return this.transformer ? this.transformer.toStorage(this.info.resource, plain) : plain;
+  }
+
+  /**
+   * The stored JSON of an object (no resourceVersion) and, when the object has no resourceVersion
+   * of its own, how to make from the same pieces the JSON of `{...obj, metadata: {...metadata,
+   * resourceVersion}}`: what the write answers, so its response is not serialized a second time.
+   */
+  private serialize(obj: KubeObject): { stored: string; withRevision?: (rev: number) => string } {
+    const meta = { ...obj.metadata };
+    const hadRv = 'resourceVersion' in meta;
+    delete meta.resourceVersion;
+    const o: KubeObject = { ...obj, apiVersion: apiVersionOf(this.info), kind: this.info.kind, metadata: meta };
+    if (hadRv || obj.apiVersion !== o.apiVersion || obj.kind !== o.kind || !isPlain(obj) || !isPlain(obj.metadata)) return { stored: JSON.stringify(o) };
+    // JSON.stringify(o), metadata serialized on its own: '{' + before + "metadata": META + after + '}'
+    const before: string[] = [];
+    const after: string[] = [];
+    let into = before;
+    for (const k of Object.keys(o)) {
+      if (k === 'metadata') {
+        into = after;
+        continue;
+      }
+      const v = JSON.stringify((o as Record<string, unknown>)[k]);
+      if (v !== undefined) into.push(`${JSON.stringify(k)}:${v}`);
+    }
+    const metaJson = JSON.stringify(meta);
+    const head = `{${before.join(',')}${before.length ? ',' : ''}"metadata":`;
+    const tail = `${after.length ? ',' : ''}${after.join(',')}}`;
+    return {
+      stored: head + metaJson + tail,
+      withRevision: (rev) => head + (metaJson === '{}' ? '{' : `${metaJson.slice(0, -1)},`) + `"resourceVersion":"${rev}"}` + tail,
+    };
   }
 
   decode(value: Buffer, revision: number): KubeObject {
@@ -76,8 +110,11 @@ export class ResourceStorage {
   async create(obj: KubeObject): Promise<KubeObject> {
     const m = obj.metadata!;
     try {
-      const rev = await this.store.create(this.key(m.name!, m.namespace), this.encode(obj));
-      return { ...obj, metadata: { ...m, resourceVersion: String(rev) } };
+      const json = this.serialize(obj);
+      const rev = await this.store.create(this.key(m.name!, m.namespace), this.toStorage(json.stored));
+      const created = { ...obj, metadata: { ...m, resourceVersion: String(rev) } };
+      if (json.withRevision) writtenJson.set(created, () => json.withRevision!(rev));
+      return created;
     } catch (err) {
       if (err instanceof StoreError && err.code === 'AlreadyExists') throw errors.alreadyExists(this.info.resource, this.info.group, m.name!);
       throw mapStoreError(err);
@@ -149,6 +186,24 @@ export class ResourceStorage {
       throw mapStoreError(err);
     }
   }
+}
+
+/** JSON of objects returned by a write, made from the pieces of their stored JSON. */
+const writtenJson = new WeakMap<KubeObject, () => string>();
+
+/**
+ * The JSON of an object a write just returned (exactly JSON.stringify of it), when known; the
+ * object must not have been changed since.
+ */
+export function jsonOfWritten(obj: KubeObject): string | undefined {
+  return writtenJson.get(obj)?.();
+}
+
+/** A plain data object (JSON.stringify needs no toJSON and sees every own key). */
+function isPlain(v: unknown): boolean {
+  if (!v || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 export function mapStoreError(err: unknown): Error {

@@ -84,3 +84,29 @@ t.test('closed store refuses writes', async (t) => {
   await store.close();
   await t.rejects(store.create('/c/a', b('1')), { code: 'Unavailable' });
 });
+
+t.test('a store written with values in the live index opens, reads and writes as before', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-sqlite-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'store.db');
+  // the layout before the live index lost its value column: every value in `log` and in `current`
+  const old = new Database(file);
+  old.exec(`
+    CREATE TABLE log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, prev_rev INTEGER);
+    CREATE INDEX log_key_rev ON log(key, rev);
+    CREATE TABLE current (key TEXT PRIMARY KEY, rev INTEGER NOT NULL, create_rev INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE meta (name TEXT PRIMARY KEY, num INTEGER NOT NULL);
+    INSERT INTO meta(name, num) VALUES ('compacted', 0), ('rev', 3);
+    INSERT INTO log VALUES (1, '/m/a', CAST('a1' AS BLOB), 1, 0, NULL), (2, '/m/b', CAST('b1' AS BLOB), 2, 0, NULL), (3, '/m/a', CAST('a2' AS BLOB), 1, 0, 1);
+    INSERT INTO current VALUES ('/m/a', 3, 1, CAST('a2' AS BLOB)), ('/m/b', 2, 2, CAST('b1' AS BLOB));
+  `);
+  old.close();
+  const s = new SqliteStore(file);
+  t.teardown(() => s.close());
+  t.same(await s.get('/m/a'), { key: '/m/a', value: b('a2'), modRevision: 3, createRevision: 1 });
+  t.same((await s.list('/m/')).items.map((kv) => `${kv.key}=${kv.value.toString()}@${kv.modRevision}`), ['/m/a=a2@3', '/m/b=b1@2']);
+  t.same((await s.list('/m/', { revision: 2 })).items.map((kv) => `${kv.key}=${kv.value.toString()}`), ['/m/a=a1', '/m/b=b1'], 'history is intact');
+  await t.rejects(s.create('/m/b', b('dup')), { code: 'AlreadyExists' });
+  t.equal(await s.update('/m/b', b('b2'), 2), 4);
+  t.equal((await s.get('/m/b'))?.value.toString(), 'b2');
+});

@@ -18,7 +18,8 @@ type Row = { rev: number; key: string; value: Buffer; create_rev: number; delete
  * the libuv thread pool (synchronous=NORMAL, so SQLite itself does not fsync on the event loop);
  * callers are answered and watchers notified only after that fsync. Reads never expose a revision
  * that is not yet durable: they wait for it (at most one fsync). A `log` table keeps every revision
- * (for watch replay and list-at-revision) until compaction; `current` indexes the live value of each key.
+ * (for watch replay and list-at-revision) until compaction and holds the values; `current` maps each
+ * live key to its latest revision (small rows: a value is written once per change, not twice).
  */
 export class SqliteStore implements Store {
   readonly name = 'sqlite';
@@ -52,17 +53,20 @@ export class SqliteStore implements Store {
       CREATE TABLE IF NOT EXISTS log (rev INTEGER PRIMARY KEY, key TEXT NOT NULL, value BLOB NOT NULL,
         create_rev INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, prev_rev INTEGER);
       CREATE INDEX IF NOT EXISTS log_key_rev ON log(key, rev);
-      CREATE TABLE IF NOT EXISTS current (key TEXT PRIMARY KEY, rev INTEGER NOT NULL, create_rev INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS current (key TEXT PRIMARY KEY, rev INTEGER NOT NULL, create_rev INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, num INTEGER NOT NULL);
       INSERT OR IGNORE INTO meta(name, num) VALUES ('compacted', 0), ('rev', 0);
     `);
+    migrateCurrent(this.db);
     this.stmts = {
-      get: this.db.prepare('SELECT key, rev, create_rev, value FROM current WHERE key = ?'),
+      get: this.db.prepare('SELECT c.key, c.rev, c.create_rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key = ?'),
       insLog: this.db.prepare('INSERT INTO log(rev, key, value, create_rev, deleted, prev_rev) VALUES (?, ?, ?, ?, ?, ?)'),
-      upsert: this.db.prepare('INSERT INTO current(key, rev, create_rev, value) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET rev = excluded.rev, value = excluded.value'),
+      // create-if-absent: no row changed means the key exists (and nothing was written)
+      insCur: this.db.prepare('INSERT INTO current(key, rev, create_rev) VALUES (?, ?, ?) ON CONFLICT(key) DO NOTHING'),
+      setCur: this.db.prepare('UPDATE current SET rev = ? WHERE key = ?'),
       del: this.db.prepare('DELETE FROM current WHERE key = ?'),
       setRev: this.db.prepare("UPDATE meta SET num = ? WHERE name = 'rev'"),
-      listCur: this.db.prepare('SELECT key, rev, create_rev, value FROM current WHERE key >= ? AND key < ? AND key > ? ORDER BY key LIMIT ?'),
+      listCur: this.db.prepare('SELECT c.key, c.rev, c.create_rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ? AND c.key > ? ORDER BY c.key LIMIT ?'),
       listAt: this.db.prepare(`SELECT l.key, l.rev, l.create_rev, l.value FROM log l
         JOIN (SELECT key, MAX(rev) AS rev FROM log WHERE key >= ? AND key < ? AND key > ? AND rev <= ? GROUP BY key) m ON l.rev = m.rev
         WHERE l.deleted = 0 ORDER BY l.key LIMIT ?`),
@@ -137,10 +141,10 @@ export class SqliteStore implements Store {
 
   async create(key: string, value: Buffer): Promise<number> {
     return this.enqueue(() => {
-      if (this.getSync(key)) throw new StoreError('AlreadyExists', `key ${key} exists`);
-      const rev = ++this.rev;
+      const rev = this.rev + 1;
+      if (this.stmts.insCur.run(key, rev, rev).changes === 0) throw new StoreError('AlreadyExists', `key ${key} exists`);
+      this.rev = rev;
       this.stmts.insLog.run(rev, key, value, rev, 0, null);
-      this.stmts.upsert.run(key, rev, rev, value);
       return { result: rev, event: { type: 'put', key, value, modRevision: rev, created: true } };
     });
   }
@@ -150,7 +154,7 @@ export class SqliteStore implements Store {
       const cur = this.checkCurrent(key, expectedRevision);
       const rev = ++this.rev;
       this.stmts.insLog.run(rev, key, value, cur.createRevision, 0, cur.modRevision);
-      this.stmts.upsert.run(key, rev, cur.createRevision, value);
+      this.stmts.setCur.run(rev, key);
       return { result: rev, event: { type: 'put', key, value, prevValue: cur.value, modRevision: rev, created: false } };
     });
   }
@@ -303,6 +307,23 @@ export class SqliteStore implements Store {
   private notify(ev: StoreEvent): void {
     for (const w of this.watchers) if (ev.key.startsWith(w.prefix)) w.cb(ev);
   }
+}
+
+/**
+ * Stores written before the live index lost its value column kept every value twice (in `log` and
+ * in `current`): rebuild `current` as (key, rev, create_rev), values read from `log` by revision.
+ */
+function migrateCurrent(db: Database.Database): void {
+  const cols = (db.prepare("SELECT name FROM pragma_table_info('current')").all() as { name: string }[]).map((c) => c.name);
+  if (!cols.includes('value')) return;
+  db.transaction(() => {
+    db.exec(`
+      CREATE TABLE current_v2 (key TEXT PRIMARY KEY, rev INTEGER NOT NULL, create_rev INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO current_v2(key, rev, create_rev) SELECT key, rev, create_rev FROM current;
+      DROP TABLE current;
+      ALTER TABLE current_v2 RENAME TO current;
+    `);
+  })();
 }
 
 /** The smallest string greater than every string with this prefix. */
