@@ -35,7 +35,10 @@ export interface NetpolOptions {
   iptables?: string;
   /** periodic full resync (default 5 min) */
   resyncMs?: number;
-  /** coalescing window for bursts of changes (default 10 ms) */
+  /**
+   * least time between the starts of two syncs (default 10 ms): a change after a quiet period is
+   * synced at once (same event-loop turn's changes together), a burst is coalesced
+   */
   minSyncIntervalMs?: number;
 }
 
@@ -108,10 +111,12 @@ export async function startNetpolAgent(opts: NetpolOptions): Promise<NetpolHandl
     return lastSel;
   };
 
+  let lastStart = -Infinity;
   const syncOnce = async (): Promise<void> => {
     const since = dirtySince;
     dirtySince = null;
     const start = performance.now();
+    lastStart = start;
     const snap = snapshot();
     const rendered = renderer.render(snap);
     try {
@@ -136,7 +141,8 @@ export async function startNetpolAgent(opts: NetpolOptions): Promise<NetpolHandl
     }
   };
 
-  const schedule = (delay = opts.minSyncIntervalMs ?? 10): void => {
+  // Bounded frequency, as kube-proxy's runner: at once if the last sync started long enough ago.
+  const schedule = (delay = Math.max(0, lastStart + (opts.minSyncIntervalMs ?? 10) - performance.now())): void => {
     if (stopped || timer) return;
     timer = setTimeout(() => {
       timer = undefined;

@@ -33,6 +33,18 @@ export function podKeyOf(p: PodInfo): string {
   return k;
 }
 
+const classKeys = new WeakMap<PodInfo, string>();
+
+/** namespace + labels: the key of a pod's label class */
+function classKeyOf(p: PodInfo): string {
+  let k = classKeys.get(p);
+  if (k === undefined) {
+    k = `${p.namespace}\n${labelsKey(p.labels)}`;
+    classKeys.set(p, k);
+  }
+  return k;
+}
+
 /** What a pod's named ports resolve to: ingress chains of pods with the same key are identical. */
 export function portsKey(p: PodInfo): string {
   let k = portKeys.get(p);
@@ -69,13 +81,21 @@ export class RenderIndex {
   private readonly nsMemo = new Map<string, string[]>();
   private readonly peerMemo = new Map<string, PodInfo[]>();
   private readonly classOf = new Map<PodInfo, LabelClass>();
+  private readonly classes = new Map<string, LabelClass>();
+  private readonly samePolicies = new Map<string, boolean>();
+  private readonly localUnsorted: PodInfo[];
 
-  constructor(snap: Snapshot) {
+  /**
+   * `prev`: the index of the previous render. A label class whose namespace has the very same
+   * policy objects as then keeps its isolating policies (the same arrays) without matching again.
+   */
+  constructor(snap: Snapshot, private prev: RenderIndex | null = null) {
+    if (prev) prev.prev = null;
     this.allPods = snap.pods;
     for (const ns of snap.namespaces) this.nsByName.set(ns.name, ns);
-    const classes = new Map<string, LabelClass>();
+    const classes = this.classes;
     for (const p of snap.pods) {
-      const key = `${p.namespace}\n${labelsKey(p.labels)}`;
+      const key = classKeyOf(p);
       const c = classes.get(key);
       if (c) {
         c.pods.push(p);
@@ -89,7 +109,9 @@ export class RenderIndex {
         else this.classesByNs.set(p.namespace, [created]);
       }
     }
-    this.localPods = snap.pods.filter((p) => p.nodeName === snap.nodeName).sort(byKey(podKeyOf));
+    this.localUnsorted = snap.pods.filter((p) => p.nodeName === snap.nodeName);
+    const same = prev && prev.localUnsorted.length === this.localUnsorted.length && prev.localUnsorted.every((p, i) => p === this.localUnsorted[i]);
+    this.localPods = same ? prev.localPods : [...this.localUnsorted].sort(byKey(podKeyOf));
     const pols = [...snap.policies].sort(byKey(podKeyOf as (p: { namespace: string; name: string }) => string));
     for (const pol of pols) {
       const list = this.policiesByNs.get(pol.namespace);
@@ -136,11 +158,24 @@ export class RenderIndex {
     const c = this.classOfPod(pod);
     let out = c.iso[dir];
     if (!out) {
-      out = (this.policiesByNs.get(pod.namespace) ?? []).filter(
+      out = this.previousIsolating(c, dir) ?? (this.policiesByNs.get(pod.namespace) ?? []).filter(
         (pol) => (dir === 'ingress' ? pol.ingressIsolation : pol.egressIsolation) && matches(pol.podSelector, pod.labels),
       );
       c.iso[dir] = out;
     }
     return out;
+  }
+
+  private previousIsolating(c: LabelClass, dir: Direction): PolicyInfo[] | undefined {
+    const old = this.prev?.classes.get(c.key)?.iso[dir];
+    if (!old) return undefined;
+    let same = this.samePolicies.get(c.namespace);
+    if (same === undefined) {
+      const a = this.policiesByNs.get(c.namespace) ?? [];
+      const b = this.prev!.policiesByNs.get(c.namespace) ?? [];
+      same = a.length === b.length && a.every((p, i) => p === b[i]);
+      this.samePolicies.set(c.namespace, same);
+    }
+    return same ? old : undefined;
   }
 }

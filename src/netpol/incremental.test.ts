@@ -42,7 +42,7 @@ function mutate(r: () => number, snap: Snapshot, step: number): Snapshot {
   const pods = [...snap.pods];
   const policies = [...snap.policies];
   const namespaces = [...snap.namespaces];
-  const op = Math.floor(r() * 6);
+  const op = Math.floor(r() * 7);
   const at = <T>(list: T[]) => Math.floor(r() * list.length);
   if (op === 0 && pods.length) pods.splice(at(pods), 1);
   else if (op === 1) pods.push(randomPod(r, 100 + step));
@@ -51,7 +51,10 @@ function mutate(r: () => number, snap: Snapshot, step: number): Snapshot {
     pods[i] = { ...pods[i], labels: { app: `a${Math.floor(r() * 4)}` } };
   } else if (op === 3 && policies.length) policies.splice(at(policies), 1);
   else if (op === 4) policies.push(randomPolicy(r, 100 + step));
-  else {
+  else if (op === 5 && policies.length) {
+    const i = at(policies);
+    policies[i] = { ...randomPolicy(r, 0), namespace: policies[i].namespace, name: policies[i].name };
+  } else {
     const i = at(namespaces);
     namespaces[i] = toNamespaceInfo(makeNamespace(namespaces[i].name, { team: `t${Math.floor(r() * 2)}` }));
   }

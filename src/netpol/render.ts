@@ -252,6 +252,8 @@ export class NetpolRenderer {
   private readonly main: string[];
   private readonly cidr: Cidr | null;
   private known = new Map<string, boolean>();
+  private lastIndex: RenderIndex | null = null;
+  private lastKnown: { unsorted: string[]; sorted: string[] } = { unsorted: [], sorted: [] };
 
   constructor(readonly opts: RenderOptions = {}) {
     this.main = renderMain(opts);
@@ -259,7 +261,8 @@ export class NetpolRenderer {
   }
 
   render(snap: Snapshot): Rendered {
-    const idx = new RenderIndex(snap);
+    const idx = new RenderIndex(snap, this.lastIndex);
+    this.lastIndex = idx;
     const used = new Map<string, ChainPiece>();
     const chains = new Map<string, string[]>();
     const pods = new Map<string, PodProgram>();
@@ -287,7 +290,14 @@ export class NetpolRenderer {
     chains.set(MAIN_CHAIN, this.main);
     const sortedChains = new Map([...chains.entries()].sort((a, b) => byText(a[0], b[0])));
     const sortedSets = new Map([...sets.entries()].sort((a, b) => byText(a[0], b[0])));
-    return { sets: sortedSets, chains: sortedChains, known: [...new Set(known)].sort(), pods };
+    return { sets: sortedSets, chains: sortedChains, known: this.sortedKnown(known), pods };
+  }
+
+  /** The KNOWN addresses sorted, re-sorted only when they changed. */
+  private sortedKnown(known: string[]): string[] {
+    const last = this.lastKnown;
+    if (!sameRefs(last.unsorted, known)) this.lastKnown = { unsorted: known, sorted: [...new Set(known)].sort() };
+    return this.lastKnown.sorted;
   }
 
   private inPodCidr(ip: string, seen: Map<string, boolean>): boolean {
