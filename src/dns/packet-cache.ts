@@ -22,11 +22,19 @@ export interface CachedAnswer {
   dep?: string;
 }
 
-interface Entry extends CachedAnswer {
-  /** the query's bytes 4..end of question (header counts + question), to rule out hash collisions */
-  question: Buffer;
-  tcp: boolean;
-  edns: number;
+/** A class, not a spread literal, so that every entry has one hidden class and the hot path's property loads stay monomorphic. */
+class Entry implements CachedAnswer {
+  constructor(
+    readonly buf: Buffer,
+    readonly expires: number,
+    readonly rcode: number,
+    readonly qtype: number,
+    readonly dep: string | undefined,
+    /** the query's bytes 4..end of question (header counts + question), to rule out hash collisions */
+    readonly question: Buffer,
+    readonly tcp: boolean,
+    readonly edns: number,
+  ) {}
 }
 
 const NO_EDNS = -1;
@@ -60,7 +68,7 @@ export class PacketCache {
     const stored = Buffer.from(answer.buf);
     stored[2] &= ~0x01; // RD is patched in per query
     const question = Buffer.from(buf.subarray(4, this.qend));
-    this.entries.set(this.hash, { ...answer, buf: stored, question, tcp, edns: this.edns });
+    this.entries.set(this.hash, new Entry(stored, answer.expires, answer.rcode, answer.qtype, answer.dep, question, tcp, this.edns));
     return true;
   }
 
