@@ -8,6 +8,7 @@
 // some requests.
 import t from 'tap';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Service } from 'kubernetes-types/core/v1.js';
 import { startNetnsCluster, type NetnsCluster } from '../../helpers/netns-cluster.js';
@@ -22,6 +23,16 @@ async function inventory(c: NetnsCluster): Promise<string[]> {
   const kinds = 'namespaces,nodes,deployments,replicasets,pods,services,endpointslices,ingresses,ingressclasses,networkpolicies,configmaps,secrets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings';
   const list = await kubectlJson<{ items: { kind: string; metadata: { namespace?: string; name: string; uid: string } }[] }>(c, ['get', kinds, '-A']);
   return list.items.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}/${o.metadata.uid}`).sort();
+}
+
+/** No such process, or only its zombie (it exited; its new parent has not reaped it yet). */
+function gone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
 }
 
 const webPods = async (c: NetnsCluster) => (await kubectlJson<{ items: { spec: { nodeName?: string } }[] }>(c, ['get', 'pods', '-l', 'app=web'])).items;
@@ -174,4 +185,10 @@ t.test('kill -9 each component of skiff up --split under traffic: it comes back,
   const restarts = Object.entries(readComponents(c).components).map(([n, s]) => [n, s.restarts]);
   t.same(restarts, restarts.map(([n]) => [n, 1]), 'the supervisor restarted each component exactly once');
   t.comment(JSON.stringify({ chaos: report }));
+
+  // and the supervisor itself: its children notice the closed IPC channel and exit, none is orphaned
+  const children = Object.values(readComponents(c).components).map((s) => s.pid!);
+  await c.kill();
+  await waitFor('every component process gone after kill -9 of the supervisor', async () => children.every(gone), 30_000, 200);
+  t.pass(`kill -9 of the supervisor took its ${children.length} component processes with it`);
 });
