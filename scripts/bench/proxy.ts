@@ -116,7 +116,7 @@ async function benchSkiff(backend: IptablesBackend, n: number) {
   const [doc, renderWallMs, renderCpuMs] = cpuOf(() => {
     for (const k of keys) perSvc.set(k, renderServicePort(snap.services.get(k)!, snap.endpoints.get(k)!, ctx));
     const rs = assembleRuleset(keys.map((k) => perSvc.get(k)!), ctx);
-    return { rs, ...renderRestore(rs, null) };
+    return { rs, ...renderRestore(rs, null, undefined, backend) };
   });
   return withNetns(async (host) => {
     const full = await restoreTimed(host, backend, doc.text);
@@ -126,7 +126,7 @@ async function benchSkiff(backend: IptablesBackend, n: number) {
     const [partial, partialRenderWallMs, partialRenderCpuMs] = cpuOf(() => {
       perSvc.set(changed, renderServicePort(snap.services.get(changed)!, eps, ctx));
       const next = assembleRuleset(keys.map((k) => perSvc.get(k)!), ctx);
-      return renderRestore(next, doc.rs);
+      return renderRestore(next, doc.rs, undefined, backend);
     });
     const one = await restoreTimed(host, backend, partial.text);
     return {

@@ -228,7 +228,7 @@ export class Proxier extends EventEmitter {
         next = assembleRuleset(this.orderedPorts(), this.o.ctx);
         const stale = await this.staleChains(next);
         await this.ensureJumps();
-        doc = renderRestore(next, null, stale);
+        doc = renderRestore(next, null, stale, this.o.iptables.backend);
       } else {
         next = this.lastApplied;
         doc = this.renderDelta(next, touchedPorts);
@@ -283,7 +283,7 @@ export class Proxier extends EventEmitter {
         }
       }
     }
-    return renderRestoreChanges(rs, write, remove);
+    return renderRestoreChanges(rs, write, remove, this.o.iptables.backend);
   }
 
   private recordSuccess(mode: SyncReport['mode'], started: number, next: Ruleset, latencies: number[]): void {

@@ -290,3 +290,22 @@ t.test('restore layout: service port chains declared before use, in descending n
   t.same(ipt.rules('nat', 'SKIFF-SERVICES').length, services.length);
   t.match(services.at(-1), /must be the last rule/);
 });
+
+t.test('the legacy layout declares every chain first and gives the same kernel state', async (t) => {
+  const all = Object.values(shapes).flat();
+  const svcs = all.filter((o) => o.kind === 'Service') as unknown as Service[];
+  const slices = all.filter((o) => o.kind === 'EndpointSlice') as unknown as EndpointSlice[];
+  const rs = renderRuleset(snapshotFromObjects(svcs, slices), ctx);
+  const legacy = renderRestore(rs, null, undefined, 'legacy').text;
+  const nat = legacy.slice(legacy.indexOf('*nat')).split('\n');
+  const firstRule = nat.findIndex((l) => l.startsWith('-A '));
+  t.notOk(nat.slice(firstRule).some((l) => l.startsWith(':')), 'no declaration after the first rule');
+  const a = new FakeIptables('legacy');
+  await a.restore(legacy, { noflush: true });
+  const b = new FakeIptables();
+  await b.restore(renderRestore(rs, null).text, { noflush: true });
+  for (const table of ['nat', 'filter'] as const) {
+    t.same(a.chains(table).sort(), b.chains(table).sort(), `${table} chains`);
+    for (const c of b.chains(table)) t.same(a.rules(table, c), b.rules(table, c), `${table}/${c}`);
+  }
+});
