@@ -125,3 +125,22 @@ t.test('peer membership changes are set del/add lines, no iptables', async (t) =
   t.equal(plan.ipsetAfter, '', 'nothing to add to KNOWN');
   t.equal(renderText(second), renderText(renderNetpol({ ...snap, pods: [...relabelled, remote] }, OPTS)));
 });
+
+t.test('a new pod joins KNOWN only after its chains, in the same ipset call when it needs none', async (t) => {
+  const pods = Array.from({ length: 4 }, (_, i) => toPodInfo(makePod('x', `p${i}`, { labels: { app: `a${i % 2}` }, ip: `10.244.0.${i + 2}`, node: 'node-a', ports: XYZ_PORTS }))!);
+  const pol = toPolicyInfo(makePolicy('x', 'deny-a0', { podSelector: { matchLabels: { app: 'a0' } } }));
+  const snap: Snapshot = { nodeName: 'node-a', namespaces: [toNamespaceInfo(makeNamespace('x'))], pods, policies: [pol] };
+  const renderer = new NetpolRenderer(OPTS);
+  const first = renderer.render(snap);
+  const open = renderer.render({ ...snap, pods: [...pods, toPodInfo(makePod('x', 'open', { labels: { app: 'a1' }, ip: '10.244.0.20', node: 'node-a' }))!] });
+  let plan = planRestore(stateOf(first), open, null);
+  t.equal(plan.iptables, '', 'not isolated: no chain');
+  t.match(plan.ipsetBefore, /^add SKIFF-NP-KNOWN 10\.244\.0\.20$/m, 'KNOWN addition in the one ipset call');
+  t.equal(plan.ipsetAfter, '');
+  const isolated = renderer.render({ ...snap, pods: [...pods, toPodInfo(makePod('x', 'shut', { labels: { app: 'a0' }, ip: '10.244.0.21', node: 'node-a' }))!] });
+  plan = planRestore(stateOf(open), isolated, null);
+  t.match(plan.iptables, /-d 10\.244\.0\.21\/32 -g SKIFF-NP-I-/, 'dispatch to its chain');
+  t.notMatch(plan.ipsetBefore, /add SKIFF-NP-KNOWN 10\.244\.0\.21/, 'not in KNOWN before its chains');
+  t.match(plan.ipsetAfter, /^add SKIFF-NP-KNOWN 10\.244\.0\.21$/m, 'KNOWN after the iptables-restore');
+  t.match(plan.ipsetBefore, /^del SKIFF-NP-KNOWN 10\.244\.0\.20$/m, 'a removed pod leaves KNOWN before its chains go');
+});

@@ -59,7 +59,10 @@ export interface RestorePlan {
   ipsetBefore: string;
   /** iptables-restore input ('' = nothing to change) */
   iptables: string;
-  /** ipset input run after: KNOWN additions, then destroying sets no rule references anymore */
+  /**
+   * ipset input run after: KNOWN additions, then destroying sets no rule references anymore
+   * (when the filter table does not change, KNOWN additions are in `ipsetBefore` instead)
+   */
   ipsetAfter: string;
   changedChains: number;
   changedSets: number;
@@ -129,6 +132,8 @@ export function planRestore(prev: AppliedState | null, next: Rendered, inv: Kern
     lines.push('COMMIT');
     iptables = `${lines.join('\n')}\n`;
   }
+  // Nothing changes in the filter table: KNOWN additions need not wait for it, one ipset call does all.
+  if (!iptables) before.push(...after.splice(0));
   // KNOWN's create line only matters on a full sync (it always exists after ensureBase).
   const ipsetBefore = prev && before.length === 1 ? '' : `${before.join('\n')}\n`;
   return {
