@@ -22,7 +22,8 @@ const server = dns2.createUDPServer((request, send) => {
   const res = Packet.createResponseFromRequest(request);
   const [q] = request.questions;
   const ip = q && q.type === Packet.TYPE.A ? names.get(String(q.name).toLowerCase()) : undefined;
-  if (ip) res.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 5, address: ip });
+  // dns2's typings want a Resource class instance; its encoder takes this plain record (as in its README)
+  if (ip) res.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 5, address: ip } as unknown as (typeof res.answers)[number]);
   else res.header.rcode = 3;
   void send(res);
 });

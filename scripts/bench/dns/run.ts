@@ -8,7 +8,9 @@
  *   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/dns/run.ts
  *
  * Env: BENCH_NAMES (1000), BENCH_SECONDS (8, saturation run), BENCH_RATE (10000 qps),
- * BENCH_RATE_SECONDS (10), BENCH_WORKERS (skiff workers, default 1), BENCH_CHURN (Service changes
+ * BENCH_RATE_SECONDS (8), BENCH_WORKERS (skiff worker counts, comma-separated; default `2,1` on
+ * two or more cores, as `skiff up` runs min(2, cores): the first count gets every run, the others
+ * the cluster names only, as skiff_cluster_workers_N), BENCH_CHURN (Service changes
  * per second during the churn run, default 10; 0 skips it), BENCH_ONLY (`skiff` or `dnsmasq`),
  * BENCH_DNS2=1 (also measure dns2 out of the box on the cluster names, in its own process).
  * Everything stays on 127.0.0.0/8; dnsmasq and temp files are removed at the end.
@@ -20,7 +22,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
 import type { KubeObject } from '../../../src/api/object.js';
@@ -33,8 +35,8 @@ import { Probe, type ProbeResult } from './probe.js';
 const N = Number(process.env.BENCH_NAMES ?? 1000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const RATE = Number(process.env.BENCH_RATE ?? 10000);
-const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 10);
-const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
+const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 8);
+const WORKERS = (process.env.BENCH_WORKERS ?? (availableParallelism() >= 2 ? '2,1' : '1')).split(',').map(Number);
 const CHURN = Number(process.env.BENCH_CHURN ?? 10);
 const ONLY = process.env.BENCH_ONLY;
 const DNS2 = process.env.BENCH_DNS2 === '1';
@@ -151,19 +153,30 @@ async function main(): Promise<void> {
     const client = new FakeApiClient();
     client.seed(R.namespaces, { metadata: { name: 'bench' } } as KubeObject);
     for (let i = 0; i < N; i++) client.seed(R.services, service(i));
-    const dns = await startDns({ client, listen: [{ address: SKIFF, port: await freePort(SKIFF) }], upstreams: [`${DNSMASQ}:${dnsmasqPort}`], rateLimit: { qps: 0, burst: 0 }, workers: WORKERS });
-    stopDns = () => dns.stop();
-    await new Promise((r) => setTimeout(r, 500));
+    const startSkiff = async (workers: number) => {
+      const dns = await startDns({ client, listen: [{ address: SKIFF, port: await freePort(SKIFF) }], upstreams: [`${DNSMASQ}:${dnsmasqPort}`], rateLimit: { qps: 0, burst: 0 }, workers });
+      stopDns = () => dns.stop();
+      await new Promise((r) => setTimeout(r, 500));
+      return { address: SKIFF, port: dns.port() };
+    };
 
-    const skiff = { address: SKIFF, port: dns.port() };
-    const result: Record<string, unknown> = { names: N, skiff_workers: WORKERS, load_average_start: load() };
+    const result: Record<string, unknown> = { names: N, skiff_workers: WORKERS[0], load_average_start: load() };
     const cluster = join(dir, 'cluster.txt');
     const forward = join(dir, 'forward.txt');
     if (ONLY !== 'dnsmasq') {
       const ctx = { dir, probe: true };
-      result.skiff_cluster = await measure(ctx, skiff, cluster);
-      result.skiff_forwarded_cached = await measure(ctx, skiff, forward);
-      if (CHURN > 0) result.skiff_cluster_churn = await measureChurn(ctx, skiff, cluster, client);
+      for (const [i, workers] of WORKERS.entries()) {
+        const skiff = await startSkiff(workers);
+        if (i === 0) {
+          result.skiff_cluster = await measure(ctx, skiff, cluster);
+          result.skiff_forwarded_cached = await measure(ctx, skiff, forward);
+          if (CHURN > 0) result.skiff_cluster_churn = await measureChurn(ctx, skiff, cluster, client);
+        } else {
+          result[`skiff_cluster_workers_${workers}`] = await measure(ctx, skiff, cluster);
+        }
+        await stopDns?.();
+        stopDns = undefined;
+      }
     }
     if (ONLY !== 'skiff') {
       const ctx = { dir, probe: false };
