@@ -10,7 +10,6 @@ import {
   SERVICES,
   affinityName,
   extChain,
-  isServicePortChain,
   svcChain,
   svlChain,
 } from './chains.js';
@@ -98,32 +97,46 @@ function cq(text: string): string {
   return `"${text}"`;
 }
 
+/**
+ * Builds one chain's restore text from pieces: each line is a list of pieces and the whole chain is
+ * joined once. Lines of a 10k-Service render are ~120k strings of ~15 parts each; built as template
+ * strings they made ~70 MB of short-lived rope strings per render (most of the render's GC time).
+ */
+class ChainText {
+  private readonly parts: string[] = [];
+  private count = 0;
+
+  line(...pieces: string[]): void {
+    if (this.count++ > 0) this.parts.push('\n');
+    for (const p of pieces) this.parts.push(p);
+  }
+
+  done(): ChainRules {
+    return { text: this.parts.join(''), count: this.count };
+  }
+}
+
 /** The DNAT block of a policy chain: hairpin marks, affinity checks, then random selection 1/n, 1/(n-1), ... */
-function renderEndpointRules(chain: string, sp: ServicePortInfo, eps: EndpointInfo[], ctx: RenderContext): string[] {
-  const out: string[] = [];
+function renderEndpointRules(out: ChainText, chain: string, sp: ServicePortInfo, eps: EndpointInfo[], ctx: RenderContext): void {
   const p = sp.protocol.toLowerCase();
-  const svcName = `${sp.namespace}/${sp.name}:${sp.portName}`;
+  const head = `-A ${chain} -m comment --comment "${sp.namespace}/${sp.name}:${sp.portName}`;
+  const dnat = ` -p ${p} -j DNAT --to-destination `;
   for (const ep of eps) {
     if (ep.nodeName !== undefined && !isLocal(ep, ctx.nodeName)) continue;
-    out.push(`-A ${chain} -m comment --comment ${cq(`${svcName} hairpin ${ep.ip}`)} -s ${ep.ip}/32 -j ${MARK_MASQ}`);
+    out.line(head, ' hairpin ', ep.ip, '" -s ', ep.ip, '/32 -j ', MARK_MASQ);
   }
   const affinity = sp.affinitySeconds > 0 ? sp.affinitySeconds : 0;
+  const dests = eps.map((ep) => `${ep.ip}:${ep.port}`);
   if (affinity) {
-    for (const ep of eps) {
-      const dest = `${ep.ip}:${ep.port}`;
-      out.push(
-        `-A ${chain} -m comment --comment ${cq(`${svcName} -> ${dest}`)} -m recent --name ${affinityName(sp.key, dest)} --update --seconds ${affinity} --reap --mask 255.255.255.255 --rsource -p ${p} -j DNAT --to-destination ${dest}`,
-      );
-    }
+    const update = ` --update --seconds ${affinity} --reap --mask 255.255.255.255 --rsource`;
+    for (const dest of dests) out.line(head, ' -> ', dest, '" -m recent --name ', affinityName(sp.key, dest), update, dnat, dest);
   }
-  eps.forEach((ep, i) => {
-    const dest = `${ep.ip}:${ep.port}`;
+  dests.forEach((dest, i) => {
     const left = eps.length - i;
-    const stat = left > 1 ? ` -m statistic --mode random --probability ${probability(left)}` : '';
+    const stat = left > 1 ? ' -m statistic --mode random --probability ' : '';
     const set = affinity ? ` -m recent --name ${affinityName(sp.key, dest)} --set --mask 255.255.255.255 --rsource` : '';
-    out.push(`-A ${chain} -m comment --comment ${cq(`${svcName} -> ${dest}`)}${stat}${set} -p ${p} -j DNAT --to-destination ${dest}`);
+    out.line(head, ' -> ', dest, '"', stat, left > 1 ? probability(left) : '', set, dnat, dest);
   });
-  return out;
 }
 
 /** What the external-entry renderer needs to know about one service port. */
@@ -199,17 +212,17 @@ export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInf
   const useSvl = (sp.internalPolicyLocal && local.length > 0) || (hasExternal && sp.externalPolicyLocal && local.length > 0);
   const useExt = hasExternal && sp.externalPolicyLocal && cluster.length > 0;
 
-  const svcLines: string[] = [];
-  const svlLines: string[] = [];
+  const svcLines = new ChainText();
+  const svlLines = new ChainText();
   if (sp.clusterIP && internal.length > 0 && ctx.clusterCIDR) {
     const masq = `-A ${internalChain} ${cmt('cluster IP')} ! -s ${ctx.clusterCIDR} -d ${sp.clusterIP}/32 ${proto} -j ${MARK_MASQ}`;
-    (sp.internalPolicyLocal ? svlLines : svcLines).push(masq);
+    (sp.internalPolicyLocal ? svlLines : svcLines).line(masq);
   }
-  if (useSvc) svcLines.push(...renderEndpointRules(svc, sp, cluster, ctx));
-  if (useSvl) svlLines.push(...renderEndpointRules(svl, sp, local, ctx));
+  if (useSvc) renderEndpointRules(svcLines, svc, sp, cluster, ctx);
+  if (useSvl) renderEndpointRules(svlLines, svl, sp, local, ctx);
   // Descending names (SVL > SVC > EXT): the order a restore writes them in.
-  if (useSvl) res.chains.push([svl, chainRules(svlLines)]);
-  if (useSvc) res.chains.push([svc, chainRules(svcLines)]);
+  if (useSvl) res.chains.push([svl, svlLines.done()]);
+  if (useSvc) res.chains.push([svc, svcLines.done()]);
   if (useExt) {
     const lines: string[] = [];
     if (ctx.clusterCIDR) lines.push(`-A ${ext} ${cmt('pod traffic to external destinations')} -s ${ctx.clusterCIDR} -j ${svc}`);
@@ -242,7 +255,14 @@ export interface SharedChains {
 
 /** Restore order of service ports: descending anchor (see ServiceRules.anchor). */
 export function inRestoreOrder(all: Iterable<ServiceRules>): ServiceRules[] {
-  return [...all].sort((a, b) => (a.anchor < b.anchor ? 1 : a.anchor > b.anchor ? -1 : 0));
+  const byAnchor = new Map<string, ServiceRules>();
+  for (const r of all) byAnchor.set(r.anchor, r);
+  return sortedDescending([...byAnchor.keys()]).map((a) => byAnchor.get(a)!);
+}
+
+/** Sorts names in descending order, in place (the built-in sort: no JS comparator per compare). */
+function sortedDescending(names: string[]): string[] {
+  return names.sort().reverse();
 }
 
 /** Pure: the fixed nat and filter chains around the per-service fragments, given in restore order. */
@@ -293,13 +313,15 @@ export function renderSharedChains(ordered: ServiceRules[], ctx: RenderContext):
   };
 }
 
+/** The chains every ruleset has (all others belong to one service port). */
+const SHARED_CHAINS = new Set([SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ, EXTERNAL_SERVICES, FORWARD, FIREWALL]);
+
 /** Pure: the whole ruleset from per-service rules (any order: they are put in restore order). */
 export function assembleRuleset(perService: Iterable<ServiceRules>, ctx: RenderContext): Ruleset {
   const ports = inRestoreOrder(perService);
   const shared = renderSharedChains(ports, ctx);
   const nat: ChainMap = new Map(shared.nat);
-  const own = ports.flatMap((r) => r.chains).sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0));
-  for (const [name, rules] of own) nat.set(name, rules);
+  for (const r of ports) for (const [name, rules] of r.chains) nat.set(name, rules);
   return { nat, filter: new Map(shared.filter), ports, servicesTail: shared.servicesTail };
 }
 
@@ -357,8 +379,6 @@ export function renderRestore(next: Ruleset, prev: Ruleset | null, stale: ChainC
   return renderRestoreChanges(next, write, remove, backend);
 }
 
-const descending = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
-
 /**
  * Pure: the restore document that (re)writes the `write` chains of `next` and deletes the `remove`
  * chains (flushed at the top, `-X` at the end of the table). The rules each chain ends up with are
@@ -389,10 +409,10 @@ export function renderRestoreChanges(next: Ruleset, write: ChainChanges, remove:
       rules += c.count;
       if (c.count > 0) parts.push(c.text);
     };
-    const own = w.filter(isServicePortChain).sort(descending);
-    const fixed = w.filter((name) => !isServicePortChain(name));
+    const own = sortedDescending(w.filter((name) => !SHARED_CHAINS.has(name)));
+    const fixed = w.filter((name) => SHARED_CHAINS.has(name));
     if (backend === 'legacy' || table === 'filter') {
-      for (const name of [...w, ...r].sort(descending)) parts.push(`:${name} - [0:0]`);
+      for (const name of sortedDescending([...w, ...r])) parts.push(`:${name} - [0:0]`);
       const dispatch = fixed.filter((name) => table === 'nat' && (name === SERVICES || name === NODEPORTS));
       for (const name of fixed) if (!dispatch.includes(name)) body(name);
       for (const name of own) body(name);
@@ -415,7 +435,7 @@ export function renderRestoreChanges(next: Ruleset, write: ChainChanges, remove:
 function renderNftNatLayout(next: Ruleset, own: string[], fixed: string[], removed: string[], parts: string[], body: (name: string) => void): number {
   const services = fixed.includes(SERVICES);
   const nodePorts = fixed.includes(NODEPORTS);
-  for (const name of [...fixed, ...removed].sort(descending)) parts.push(`:${name} - [0:0]`);
+  for (const name of sortedDescending([...fixed, ...removed])) parts.push(`:${name} - [0:0]`);
   for (const name of fixed) if (name !== SERVICES && name !== NODEPORTS) body(name);
   // Own chains and, when SERVICES/NODEPORTS are written, each port's lines after its anchor.
   const ports = services || nodePorts ? next.ports : [];
