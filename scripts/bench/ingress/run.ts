@@ -2,7 +2,8 @@
  * Ingress benchmark: wrk (apt) through skiff's ingress and, in the same run, through nginx (apt)
  * with the same routes and the same upstreams (two nginx endpoints returning a small body).
  * Prints one JSON object: rps and latency p50/p99 over HTTP and HTTPS with keep-alive at equal
- * concurrency, and failed requests while routes change under load (skiff: API updates; nginx: reload).
+ * concurrency (closed loop), p99 at equal offered load (both paced to half of skiff's rate), and
+ * failed requests while routes change under load (skiff: API updates; nginx: reload).
  * A bare one-process http-proxy server and the upstream nginx itself (no proxy) are measured over
  * HTTP too, as references for the machine; every run reports the CPU time its proxy's processes used
  * per request (utime+stime from /proc, skiff: this process and its worker processes; nginx: master
@@ -11,7 +12,8 @@
  *   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/ingress/run.ts
  *
  * Env: BENCH_SECONDS (8), BENCH_CONNECTIONS (64), BENCH_THREADS (1), BENCH_WORKERS (skiff processes,
- * default one per core), BENCH_CHANGES (20 route changes during the change run).
+ * default one per core), BENCH_CHANGES (20 route changes during the change run), BENCH_WARMUP_SECONDS
+ * (5, per skiff listener before measuring).
  * Everything listens on 127.0.0.0/8; nginx config, pid and logs live in a temp dir removed at the end.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -28,6 +30,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 20);
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 const HOST = 'bench.local';
 
 async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -38,7 +41,7 @@ async function freePort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-interface WrkResult { rps: number; p50ms: number; p99ms: number; requests: number; failed: number; cpuUsPerRequest?: number; load1m?: number }
+interface WrkResult { rps: number; p50ms: number; p99ms: number; requests: number; failed: number; slowerThan2s: number; cpuUsPerRequest?: number; load1m?: number }
 
 /** utime+stime of a process in ms (0 when it is gone). */
 function procCpuMs(pid: number): number {
@@ -80,24 +83,27 @@ function parseWrk(out: string): WrkResult {
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const sockErr = sock ? sock.slice(1).reduce((n, x) => n + Number(x), 0) : 0;
-  return { rps: Math.round(rps), p50ms: p('50'), p99ms: p('99'), requests, failed: non2xx + sockErr };
+  const sockErr = sock ? sock.slice(1, 4).reduce((n, x) => n + Number(x), 0) : 0;
+  // wrk's timeouts are requests slower than its 2 s limit (an overloaded machine), not errors
+  return { rps: Math.round(rps), p50ms: p('50'), p99ms: p('99'), requests, failed: non2xx + sockErr, slowerThan2s: sock ? Number(sock[4]) : 0 };
 }
 
 const load = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 
 /** wrk, and the CPU the measured proxy used per request when `cpu` reads its processes' CPU ms. */
-async function wrk(url: string, seconds = SECONDS, cpu?: () => number): Promise<WrkResult> {
+async function wrk(url: string, seconds = SECONDS, cpu?: () => number, paceScript?: string): Promise<WrkResult> {
   const before = cpu?.() ?? 0;
-  const r = await runWrk(url, seconds);
+  const r = await runWrk(url, seconds, paceScript);
   if (cpu && r.requests > 0) r.cpuUsPerRequest = Math.round(((cpu() - before) * 1000) / r.requests);
   r.load1m = load();
   return r;
 }
 
-function runWrk(url: string, seconds: number): Promise<WrkResult> {
+/** `paceScript`: a wrk Lua script that waits between requests on each connection (offered load). */
+function runWrk(url: string, seconds: number, paceScript?: string): Promise<WrkResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('timeout', [String(seconds + 20), 'wrk', `-t${THREADS}`, `-c${CONNS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, url]);
+    const pace = paceScript ? ['-s', paceScript] : [];
+    const child = spawn('timeout', [String(seconds + 20), 'wrk', `-t${THREADS}`, `-c${CONNS}`, `-d${seconds}s`, '--latency', ...pace, '-H', `Host: ${HOST}`, url]);
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('exit', (code) => (code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk exited ${code}: ${out}`))));
@@ -210,7 +216,11 @@ ${proxyRoutes(extra)}  }`;
     const bareCpu = cpuOf(() => [bare.pid!]);
     const result: Record<string, unknown> = { loadAverageAtStart: load(), seconds: SECONDS, connections: CONNS, wrkThreads: THREADS, skiffWorkers: workers ?? 'one per core', upstreams: 2 };
     const path = '/api/items?x=1';
-    await wrk(`http://127.0.0.1:${ing.httpPort}${path}`, 2); // warm-up both
+    // warm-up: V8 compiles the hot paths on helper threads during the first seconds, which would be
+    // counted as CPU per request of the first skiff run
+    await wrk(`http://127.0.0.1:${ing.httpPort}${path}`, WARMUP);
+    await wrk(`https://127.0.0.1:${ing.httpsPort}${path}`, WARMUP);
+    await wrk(`http://127.0.0.1:${barePort}${path}`, 2);
     await wrk(`http://127.0.0.1:${nginxHttp}${path}`, 2);
     result.http = {
       nginx: await wrk(`http://127.0.0.1:${nginxHttp}${path}`, SECONDS, nginxCpu),
@@ -221,6 +231,19 @@ ${proxyRoutes(extra)}  }`;
     result.https = {
       nginx: await wrk(`https://127.0.0.1:${nginxHttps}${path}`, SECONDS, nginxCpu),
       skiff: await wrk(`https://127.0.0.1:${ing.httpsPort}${path}`, SECONDS, skiffCpu),
+    };
+
+    // equal offered load: both paced to half of skiff's closed-loop rate (wrk waits between
+    // requests on each connection), so p99 compares like with like
+    const paced = async (k: 'http' | 'https', base: string, nginxUrl: string) => {
+      const rate = Math.max(50, Math.round(((result[k] as { skiff: WrkResult }).skiff.rps * 0.5)));
+      const script = join(dir, `pace-${k}.lua`);
+      writeFileSync(script, `function delay() return ${Math.max(1, Math.round((CONNS * 1000) / rate))} end\n`);
+      return { offeredRps: rate, nginx: await wrk(nginxUrl, SECONDS, nginxCpu, script), skiff: await wrk(base, SECONDS, skiffCpu, script) };
+    };
+    result.equalOfferedLoad = {
+      http: await paced('http', `http://127.0.0.1:${ing.httpPort}${path}`, `http://127.0.0.1:${nginxHttp}${path}`),
+      https: await paced('https', `https://127.0.0.1:${ing.httpsPort}${path}`, `https://127.0.0.1:${nginxHttps}${path}`),
     };
 
     // route changes under load
@@ -249,7 +272,13 @@ ${proxyRoutes(extra)}  }`;
     result.routeChangesUnderLoad = { changes: CHANGES, nginx: nginxChurn, skiff: skiffChurn };
     const ratio = (k: 'http' | 'https') => {
       const r = result[k] as { nginx: WrkResult; skiff: WrkResult };
-      return { rpsRatio: Number((r.skiff.rps / r.nginx.rps).toFixed(2)), p99Ratio: Number((r.skiff.p99ms / r.nginx.p99ms).toFixed(2)) };
+      const eq = (result.equalOfferedLoad as Record<string, { nginx: WrkResult; skiff: WrkResult }>)[k];
+      return {
+        rpsRatio: Number((r.skiff.rps / r.nginx.rps).toFixed(2)),
+        p99Ratio: Number((r.skiff.p99ms / r.nginx.p99ms).toFixed(2)),
+        p99RatioAtEqualOfferedLoad: Number((eq.skiff.p99ms / eq.nginx.p99ms).toFixed(2)),
+        cpuPerRequestRatio: Number(((r.skiff.cpuUsPerRequest ?? NaN) / (r.nginx.cpuUsPerRequest ?? NaN)).toFixed(1)),
+      };
     };
     result.loadAverage1m = load();
     result.summary = { http: ratio('http'), https: ratio('https'), targets: { rpsRatio: '>= 0.5', p99Ratio: '<= 2' } };
