@@ -3,7 +3,8 @@ import type { KubeObject } from '../api/object.js';
 import { apiVersionOf, RESOURCES, type ResourceInfo } from '../api/registry.js';
 import { applyDefaults } from '../api/defaults.js';
 import { validateObject, validateUpdate } from '../api/validation.js';
-import type { Store } from '../store/types.js';
+import type { CreateGuard, Store } from '../store/types.js';
+import { StoreError } from '../store/types.js';
 import { errors, StatusError } from './errors.js';
 import { ResourceStorage, type ValueTransformer } from './storage.js';
 import { ServiceAllocators } from './allocators.js';
@@ -77,8 +78,46 @@ export class ApiCore {
     if (!info.namespaced || !namespace) return;
     const ns = await this.storage({ group: '', resource: 'namespaces' }).tryGet(namespace);
     if (!ns) throw errors.notFound('namespaces', '', namespace);
-    if (creating && ns.metadata?.deletionTimestamp)
-      throw new StatusError(403, 'Forbidden', `unable to create new content in namespace ${namespace} because it is being terminated`, { name: namespace, kind: 'namespaces' });
+    if (creating && ns.metadata?.deletionTimestamp) throw terminating(namespace);
+  }
+
+  /** Namespaces last read active, by name, with their revision then (bounded: cleared past 10,000). */
+  private readonly activeNamespaces = new Map<string, number>();
+
+  /**
+   * What a create in `namespace` is guarded by: the namespace at the revision it was last seen
+   * active. The store checks it atomically with the write, so no read of the namespace is needed
+   * while it is unchanged; `live` (or an unknown namespace) reads it: 404 if absent, 403 if it is
+   * being terminated, as ensureNamespace.
+   */
+  private async namespaceGuard(info: ResourceInfo, namespace: string | undefined, live: boolean): Promise<CreateGuard | undefined> {
+    if (!info.namespaced || !namespace) return undefined;
+    const nsStorage = this.storage({ group: '', resource: 'namespaces' });
+    const key = nsStorage.key(namespace);
+    const known = live ? undefined : this.activeNamespaces.get(namespace);
+    if (known !== undefined) return { key, modRevision: known };
+    const got = await nsStorage.tryGetWithRevision(namespace);
+    if (!got || got.obj.metadata?.deletionTimestamp) {
+      this.activeNamespaces.delete(namespace);
+      throw got ? terminating(namespace) : errors.notFound('namespaces', '', namespace);
+    }
+    if (this.activeNamespaces.size >= 10_000) this.activeNamespaces.clear();
+    this.activeNamespaces.set(namespace, got.modRevision);
+    return { key, modRevision: got.modRevision };
+  }
+
+  /** Writes a new object guarded by its namespace; a namespace that changed meanwhile is read again. */
+  private async createGuarded(info: ResourceInfo, obj: KubeObject, guard: CreateGuard | undefined): Promise<KubeObject> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.storage(info).create(obj, guard);
+      } catch (err) {
+        if (!(guard && err instanceof StoreError && err.code === 'Conflict')) throw err;
+        guard = await this.namespaceGuard(info, obj.metadata!.namespace, true);
+        // a namespace changing under every attempt: checked, then written unguarded (read-then-write)
+        if (attempt >= 2) return this.storage(info).create(obj);
+      }
+    }
   }
 
   /** The object to write from a request body: copied, unless `owned` (the caller hands the body over). */
@@ -104,7 +143,7 @@ export class ApiCore {
     const obj = this.prepareNew(info, namespace, body, opts.bodyOwned);
     const m = obj.metadata!;
     if (!m.name && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
-    await this.ensureNamespace(info, m.namespace, true);
+    const guard = await this.namespaceGuard(info, m.namespace, !!opts.dryRun);
     applyDefaults(obj);
     this.onCreateStrategy(info, obj);
     this.validate(info, obj);
@@ -119,7 +158,7 @@ export class ApiCore {
     const got = info.resource === 'services' ? await this.allocators.allocate(obj, undefined, opts.dryRun) : undefined;
     if (opts.dryRun) return obj;
     try {
-      return await this.storage(info).create(obj);
+      return await this.createGuarded(info, obj, guard);
     } catch (err) {
       if (got) await this.allocators.release(got);
       throw err;
@@ -277,6 +316,10 @@ export class ApiCore {
       }
     }
   }
+}
+
+function terminating(namespace: string): StatusError {
+  return new StatusError(403, 'Forbidden', `unable to create new content in namespace ${namespace} because it is being terminated`, { name: namespace, kind: 'namespaces' });
 }
 
 function hasSpec(obj: KubeObject): boolean {

@@ -1,6 +1,6 @@
 import type { KubeObject } from '../api/object.js';
 import { apiVersionOf, type ResourceInfo } from '../api/registry.js';
-import type { KV, Store, StoreEvent, StoreWatch } from '../store/types.js';
+import type { CreateGuard, KV, Store, StoreEvent, StoreWatch } from '../store/types.js';
 import { StoreError } from '../store/types.js';
 import { errors, StatusError } from './errors.js';
 
@@ -107,18 +107,26 @@ export class ResourceStorage {
     return { items: res.items.map((kv) => this.fromKV(kv)), revision: res.revision, lastKey: res.items.at(-1)?.key, more: res.more };
   }
 
-  async create(obj: KubeObject): Promise<KubeObject> {
+  /** Creates the object; with `guard`, only while that key (its namespace) is at that revision (else StoreError Conflict). */
+  async create(obj: KubeObject, guard?: CreateGuard): Promise<KubeObject> {
     const m = obj.metadata!;
     try {
       const json = this.serialize(obj);
-      const rev = await this.store.create(this.key(m.name!, m.namespace), this.toStorage(json.stored));
+      const rev = await this.store.create(this.key(m.name!, m.namespace), this.toStorage(json.stored), guard);
       const created = { ...obj, metadata: { ...m, resourceVersion: String(rev) } };
       if (json.withRevision) writtenJson.set(created, () => json.withRevision!(rev));
       return created;
     } catch (err) {
       if (err instanceof StoreError && err.code === 'AlreadyExists') throw errors.alreadyExists(this.info.resource, this.info.group, m.name!);
+      if (err instanceof StoreError && err.code === 'Conflict' && guard) throw err;
       throw mapStoreError(err);
     }
+  }
+
+  /** The stored revision of an object and the object, or null. */
+  async tryGetWithRevision(name: string, namespace?: string): Promise<{ obj: KubeObject; modRevision: number } | null> {
+    const kv = await this.wrap(() => this.store.get(this.key(name, namespace)));
+    return kv ? { obj: this.fromKV(kv), modRevision: kv.modRevision } : null;
   }
 
   /** Compare-and-swap on the object's resourceVersion (when given). */

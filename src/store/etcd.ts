@@ -1,5 +1,5 @@
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
-import type { KV, ListResult, Store, StoreEvent, StoreWatch } from './types.js';
+import type { CreateGuard, KV, ListResult, Store, StoreEvent, StoreWatch } from './types.js';
 import { StoreError } from './types.js';
 import { prefixEnd } from './sqlite.js';
 
@@ -54,10 +54,16 @@ export class EtcdStore implements Store {
     }
   }
 
-  async create(key: string, value: Buffer): Promise<number> {
+  async create(key: string, value: Buffer, guard?: CreateGuard): Promise<number> {
     try {
-      const res = await this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value)).commit();
-      if (!res.succeeded) throw new StoreError('AlreadyExists', `key ${key} exists`);
+      let cmp = this.client.if(key, 'Create', '==', 0);
+      // an absent key is at mod revision 0 for etcd: it must also exist
+      if (guard) cmp = cmp.and(guard.key, 'Mod', '==', guard.modRevision).and(guard.key, 'Create', '>', 0);
+      const res = await cmp.then(this.client.put(key).value(value)).else(this.client.get(key)).commit();
+      if (!res.succeeded) {
+        if (!guard || (res.responses[0]?.response_range?.kvs ?? []).length > 0) throw new StoreError('AlreadyExists', `key ${key} exists`);
+        throw new StoreError('Conflict', `guard ${guard.key} is not at ${guard.modRevision}`);
+      }
       return Number(res.header.revision);
     } catch (err) {
       if (err instanceof StoreError) throw err;

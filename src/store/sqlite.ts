@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, fdatasync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { KV, ListResult, Store, StoreEvent, StoreWatch } from './types.js';
+import type { CreateGuard, KV, ListResult, Store, StoreEvent, StoreWatch } from './types.js';
 import { StoreError } from './types.js';
 
 type PendingWrite = { apply: () => { result: unknown; event: StoreEvent }; resolve: (v: unknown) => void; reject: (err: unknown) => void };
@@ -64,6 +64,7 @@ export class SqliteStore implements Store {
       // create-if-absent: no row changed means the key exists (and nothing was written)
       insCur: this.db.prepare('INSERT INTO current(key, rev, create_rev) VALUES (?, ?, ?) ON CONFLICT(key) DO NOTHING'),
       setCur: this.db.prepare('UPDATE current SET rev = ? WHERE key = ?'),
+      revOf: this.db.prepare('SELECT rev FROM current WHERE key = ?'),
       del: this.db.prepare('DELETE FROM current WHERE key = ?'),
       setRev: this.db.prepare("UPDATE meta SET num = ? WHERE name = 'rev'"),
       listCur: this.db.prepare('SELECT c.key, c.rev, c.create_rev, l.value FROM current c JOIN log l ON l.rev = c.rev WHERE c.key >= ? AND c.key < ? AND c.key > ? ORDER BY c.key LIMIT ?'),
@@ -139,8 +140,12 @@ export class SqliteStore implements Store {
     return { items: rows.map((r) => ({ key: r.key, value: r.value, modRevision: r.rev, createRevision: r.create_rev })), revision, more };
   }
 
-  async create(key: string, value: Buffer): Promise<number> {
+  async create(key: string, value: Buffer, guard?: CreateGuard): Promise<number> {
     return this.enqueue(() => {
+      if (guard) {
+        const g = this.stmts.revOf.get(guard.key) as { rev: number } | undefined;
+        if (g?.rev !== guard.modRevision) throw new StoreError('Conflict', `guard ${guard.key} is at ${g?.rev ?? 'nothing'}, not ${guard.modRevision}`);
+      }
       const rev = this.rev + 1;
       if (this.stmts.insCur.run(key, rev, rev).changes === 0) throw new StoreError('AlreadyExists', `key ${key} exists`);
       this.rev = rev;

@@ -26,6 +26,11 @@ export interface StoreEvent {
   created: boolean;
 }
 
+export interface CreateGuard {
+  key: string;
+  modRevision: number;
+}
+
 export interface StoreWatch {
   stop(): void;
 }
@@ -49,8 +54,13 @@ export interface Store {
   get(key: string): Promise<KV | null>;
   /** Keys with `prefix`, sorted, optionally at a past `revision`, after `startAfter`, at most `limit`. */
   list(prefix: string, opts?: { revision?: number; limit?: number; startAfter?: string }): Promise<ListResult>;
-  /** Fails with AlreadyExists. Returns the new revision. */
-  create(key: string, value: Buffer): Promise<number>;
+  /**
+   * Fails with AlreadyExists. Returns the new revision. With `guard`, the write happens only if
+   * `guard.key` is (still) at `guard.modRevision`, checked atomically with it; else it fails with
+   * Conflict (an absent guard key is not at any revision). The apiserver guards a create in a
+   * namespace with the namespace's revision, instead of reading the namespace first.
+   */
+  create(key: string, value: Buffer, guard?: CreateGuard): Promise<number>;
   /** Compare-and-swap on modRevision when `expectedRevision` is given; NotFound if absent. */
   update(key: string, value: Buffer, expectedRevision?: number): Promise<number>;
   /** Returns the deletion revision and the last value. */

@@ -40,6 +40,22 @@ function contract(name: string, make: () => Promise<{ store: Store; close: () =>
     await t.rejects(store.delete('/t/a'), { code: 'NotFound' });
   });
 
+  t.test(`${name}: create guarded by another key's revision`, async (t) => {
+    const { store, close } = await make();
+    t.teardown(close);
+    const ns = await store.create('/g/ns', b('ns'));
+    const r = await store.create('/g/ns-items/a', b('a'), { key: '/g/ns', modRevision: ns });
+    t.ok(r > ns, 'the guard holds: written');
+    await t.rejects(store.create('/g/ns-items/a', b('again'), { key: '/g/ns', modRevision: ns }), { code: 'AlreadyExists' }, 'an existing key is AlreadyExists whatever the guard');
+    const ns2 = await store.update('/g/ns', b('ns changed'));
+    await t.rejects(store.create('/g/ns-items/b', b('b'), { key: '/g/ns', modRevision: ns }), { code: 'Conflict' }, 'a guard key that moved on');
+    t.equal(await store.get('/g/ns-items/b'), null, 'nothing written');
+    await store.create('/g/ns-items/b', b('b'), { key: '/g/ns', modRevision: ns2 });
+    await store.delete('/g/ns');
+    await t.rejects(store.create('/g/ns-items/c', b('c'), { key: '/g/ns', modRevision: ns2 }), { code: 'Conflict' }, 'a guard key that is gone');
+    await t.rejects(store.create('/g/ns-items/c', b('c'), { key: '/g/never', modRevision: 0 }), { code: 'Conflict' }, 'an absent guard key is at no revision');
+  });
+
   t.test(`${name}: list with prefix, limit, continue and at a past revision`, async (t) => {
     const { store, close } = await make();
     t.teardown(close);
