@@ -224,16 +224,18 @@ export class Proxier extends EventEmitter {
     try {
       let next: Ruleset;
       let doc: RestoreDocument;
-      if (full || !this.lastApplied) {
+      const rewriteAll = full || !this.lastApplied;
+      if (rewriteAll) {
         next = assembleRuleset(this.orderedPorts(), this.o.ctx);
-        const stale = await this.staleChains(next);
-        await this.ensureJumps();
+        const stale = this.lastApplied ? staleAfter(this.lastApplied, next) : await this.staleChains(next);
         doc = renderRestore(next, null, stale, this.o.iptables.backend);
       } else {
-        next = this.lastApplied;
+        next = this.lastApplied!;
         doc = this.renderDelta(next, touchedPorts);
       }
       if (doc.text !== '') await this.o.iptables.restore(doc.text, { noflush: true });
+      // After the restore, so the chains they jump to exist (no -N per chain first).
+      if (rewriteAll) await this.ensureJumps();
       this.lastApplied = next;
       this.needFull = false;
       this.failures = 0;
@@ -362,8 +364,12 @@ export class Proxier extends EventEmitter {
     await this.healthServers.sync(wanted);
   }
 
-  /** Our chains in the kernel that the new ruleset no longer has. */
-  private async staleChains(next: Ruleset): Promise<{ nat: string[]; filter: string[] }> {
+  /**
+   * Our chains in the kernel that the new ruleset no longer has, from `iptables-save` (used when the
+   * kernel state is not known: the first sync and after a failure; at 10k Services a save is a dump
+   * of 120k rules, so a periodic full sync takes them from what it last applied instead).
+   */
+  private async staleChains(next: Ruleset): Promise<ChainChanges> {
     const out = { nat: [] as string[], filter: [] as string[] };
     for (const table of ['nat', 'filter'] as const) {
       const save = await this.o.iptables.save(table);
@@ -372,12 +378,17 @@ export class Proxier extends EventEmitter {
     return out;
   }
 
+  /** The jumps from built-in chains into ours (their targets exist: the restore declares them). */
   private async ensureJumps(): Promise<void> {
     await this.o.iptables.ensureChain('mangle', HINT_CHAIN);
-    for (const j of jumpRules()) {
-      await this.o.iptables.ensureChain(j.table, j.args[j.args.length - 1]);
-      await this.o.iptables.ensureRule(j);
-    }
+    for (const j of jumpRules()) await this.o.iptables.ensureRule(j);
   }
+}
+
+/** Chains of `applied` (what the kernel holds) that `next` no longer has. */
+function staleAfter(applied: Ruleset, next: Ruleset): ChainChanges {
+  const out: ChainChanges = { nat: [], filter: [] };
+  for (const table of ['nat', 'filter'] as const) for (const name of applied[table].keys()) if (!next[table].has(name)) out[table].push(name);
+  return out;
 }
 

@@ -9,7 +9,7 @@ import { FakeIptables } from '../host/iptables-fake.js';
 import type { TracePacket, TraceOptions } from '../host/iptables-trace.js';
 import { makeService, makeSlice } from './fixtures.js';
 import { snapshotFromObjects } from './model.js';
-import { renderRestore, renderRuleset, rulesetToText, type RenderContext } from './render.js';
+import { countRules, renderRestore, renderRuleset, rulesetToText, type RenderContext } from './render.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../test/golden/proxy');
 const ctx: RenderContext = { nodeName: 'node-a', clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12' };
@@ -308,4 +308,8 @@ t.test('the legacy layout declares every chain first and gives the same kernel s
     t.same(a.chains(table).sort(), b.chains(table).sort(), `${table} chains`);
     for (const c of b.chains(table)) t.same(a.rules(table, c), b.rules(table, c), `${table}/${c}`);
   }
+  const total = countRules(rs.nat) + countRules(rs.filter);
+  t.equal(renderRestore(rs, null).rules, total, 'nft document counts every rule');
+  t.equal(renderRestore(rs, null, undefined, 'legacy').rules, total, 'legacy document counts every rule');
+  t.equal(total, (legacy.match(/^-A /gm) ?? []).length);
 });

@@ -418,7 +418,8 @@ export function renderRestoreChanges(next: Ruleset, write: ChainChanges, remove:
       for (const name of own) body(name);
       for (const name of dispatch) body(name);
     } else {
-      rules += renderNftNatLayout(next, own, fixed, r, parts, body);
+      const dispatched = renderNftNatLayout(next, own, fixed, r, parts, body);
+      rules += dispatched;
     }
     for (const name of r) parts.push(`-X ${name}`);
     parts.push('COMMIT');
