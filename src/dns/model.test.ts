@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildSnapshot, changedServices, snapshotFromWire, snapshotToWire } from './model.js';
+import { buildSnapshot, changedServices, SnapshotMemo, snapshotFromWire, snapshotToWire } from './model.js';
 import { clusterIP, fixture, ns, slice } from '../../test/integration/dns/fixture.js';
 
 const snap = (f = fixture()) => buildSnapshot({ ...f, synced: true, serial: 1 });
@@ -22,4 +22,18 @@ t.test('changedServices: field by field, per Service', async (t) => {
   i.namespaces.push(ns('staging'));
   t.equal(changedServices(a, snap(i)), undefined, 'a new namespace: anything may differ');
   t.equal(changedServices(a, buildSnapshot({ ...fixture(), synced: false })), undefined, 'sync state');
+});
+
+t.test('SnapshotMemo: same snapshot as without it, unchanged objects converted once', async (t) => {
+  const f = fixture();
+  const memo = new SnapshotMemo();
+  const a = buildSnapshot({ ...f, synced: true, serial: 1 }, memo);
+  t.same(a, buildSnapshot({ ...f, synced: true, serial: 1 }), 'memo changes nothing in the result');
+  const web = f.services.findIndex((s) => s.metadata?.name === 'web');
+  const changed = { ...f, services: f.services.map((s, i) => (i === web ? clusterIP('default', 'web', ['10.96.0.51'], [{ name: 'http', protocol: 'TCP', port: 80 }]) : s)) };
+  const b = buildSnapshot({ ...changed, synced: true, serial: 2 }, memo);
+  t.equal(b.services.get('default/dual'), a.services.get('default/dual'), 'an unchanged Service is the same struct');
+  t.equal(b.endpoints.get('prod/db'), a.endpoints.get('prod/db'), 'unchanged endpoints are the same list');
+  t.same(b.services.get('default/web')!.clusterIPs, ['10.96.0.51'], 'the changed one is converted anew');
+  t.same(b, buildSnapshot({ ...changed, synced: true, serial: 2 }));
 });

@@ -37,3 +37,17 @@ t.test('zone is unsynced until every informer synced, then rebuilt once per burs
   await new Promise((r) => setTimeout(r, 60));
   t.equal(zones.length - afterStart, 1, 'no rebuild after stop()');
 });
+
+t.test('rebuilds are rate-limited: none sooner than minIntervalMs after the previous one', async (t) => {
+  const client = new FakeApiClient();
+  client.seed(R.namespaces, ns('default') as KubeObject);
+  const zones: ClusterZone[] = [];
+  const watch = new ClusterWatch(client, cfg, (z) => zones.push(z), 20, 60_000);
+  t.teardown(() => watch.stop());
+  await watch.start();
+  const afterStart = zones.length;
+  await client.create(R.services, clusterIP('default', 'soon', ['10.96.3.1'], []) as KubeObject);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(zones.length, afterStart, 'no rebuild within the interval, whatever the coalescing delay');
+  t.equal(watch.current().lookup(nameFromString('soon.default.svc.cluster.local'), T.A)!.rcode, RCODE.NXDOMAIN, 'the old zone still serves');
+});
