@@ -3,7 +3,7 @@
 // netns runtimes. Real in-process apiserver (SQLite in memory), kubelet host = a throwaway netns.
 // Prints JSON. Run as root (docker + skiff images for the docker runtime: scripts/images.sh):
 //   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/pod-startup.ts
-// Env: POD_STARTUP_N=30  POD_STARTUP_RUNTIMES=docker,netns
+// Env: POD_STARTUP_N=30  POD_STARTUP_RUNTIMES=docker,netns  POD_STARTUP_WORKERS (kubelet pod workers, default: the kubelet's)
 // Anchor: the Kubernetes SLO is p99 <= 5 s without image pulls; targets here p99 <= 3 s (docker)
 // and <= 300 ms (netns).
 import { readdirSync, readFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ import { removeNetnsRuntimeState, removeNodeContainers } from '../../test/integr
 
 const N = Number(process.env.POD_STARTUP_N ?? 30);
 const RUNTIMES = (process.env.POD_STARTUP_RUNTIMES ?? 'docker,netns').split(',') as ('docker' | 'netns')[];
+const WORKERS = process.env.POD_STARTUP_WORKERS ? Number(process.env.POD_STARTUP_WORKERS) : undefined;
 
 /** CPU ms (user+sys, reaped children included) of processes, from /proc/PID/stat; clock ticks are 10 ms here. */
 function procCpu(): { pid: number; ppid: number; comm: string; ms: number }[] {
@@ -74,7 +75,7 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
   try {
     await api.client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }).catch(() => undefined);
     await api.client.create(R.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, spec: { podCIDR: '10.244.60.0/24' } });
-    kubelet = await startKubelet({ client: api.client, host, nodeName, nodeIP: '192.0.2.60', dataDir, serverPort: 0, runtime });
+    kubelet = await startKubelet({ client: api.client, host, nodeName, nodeIP: '192.0.2.60', dataDir, serverPort: 0, runtime, workers: WORKERS });
     const created = new Map<string, number>();
     const ready = new Map<string, number>();
     const done = new Promise<void>((resolve) => {

@@ -9,13 +9,12 @@ export const ROUTE_PROTO = 83;
 
 export interface PodLink {
   hostIf: string;
-  podIf: string;
 }
 
-/** Pure: stable veth names (<= 15 chars) for a pod uid. */
+/** Pure: a stable host-side veth name (<= 15 chars) for a pod uid. */
 export function podLinkNames(podUid: string): PodLink {
   const h = createHash('sha256').update(podUid).digest('hex').slice(0, 10);
-  return { hostIf: `skv${h}`, podIf: `skp${h}` };
+  return { hostIf: `skv${h}` };
 }
 
 function netnsArg(ref: NetnsRef): string {
@@ -32,23 +31,25 @@ export function renderBridgeSetup(bridge: string, podCidr: string): string {
   ].join('\n') + '\n';
 }
 
-/** Pure: host side of a pod's veth (create, move the peer into the pod netns, enslave, hairpin). */
+/**
+ * Pure: host side of a pod's veth: the pair is made with its peer already in the pod netns as
+ * `eth0` (no move of a device between namespaces, which waits for the kernel's RCU), then the
+ * host end joins the bridge with hairpin on.
+ */
 export function renderHostVeth(bridge: string, link: PodLink, ref: NetnsRef): string {
   return [
-    `link add ${link.hostIf} type veth peer name ${link.podIf}`,
-    `link set ${link.podIf} netns ${netnsArg(ref)}`,
+    `link add ${link.hostIf} type veth peer name eth0 netns ${netnsArg(ref)}`,
     `link set ${link.hostIf} master ${bridge}`,
     `link set ${link.hostIf} type bridge_slave hairpin on`,
     `link set ${link.hostIf} up`,
   ].join('\n') + '\n';
 }
 
-/** Pure: pod side: eth0 with the pod IP and a default route via the bridge. */
-export function renderPodSide(link: PodLink, ip: string, podCidr: string): string {
+/** Pure: pod side: loopback, eth0 with the pod IP and a default route via the bridge. */
+export function renderPodSide(ip: string, podCidr: string): string {
   const c = parseCidr(podCidr);
   return [
     `link set lo up`,
-    `link set ${link.podIf} name eth0`,
     `addr add ${ip}/${c.prefix} dev eth0`,
     `link set eth0 up`,
     `route add default via ${gatewayOf(c)} dev eth0`,
@@ -102,7 +103,7 @@ export class BridgeNetwork {
       await this.host.exec('ip', ['-batch', '-'], { input: hostSide });
     }
     const [cmd, args] = podIp(ref, ['-batch', '-']);
-    const r = await this.host.exec(cmd, args, { input: renderPodSide(link, ip, this.podCidr), allowFail: true });
+    const r = await this.host.exec(cmd, args, { input: renderPodSide(ip, this.podCidr), allowFail: true });
     if (r.exitCode !== 0) {
       await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
       throw new SkiffError('ERR_POD_NETWORK', `configuring pod netns: ${r.stderr.trim()}`);

@@ -246,13 +246,15 @@ export class PodWorkers {
       return false;
     }
     if (latest) this.d.backoff.next(bkey);
-    const id = await this.d.runtime.createContainer(sb, cfg);
-    await this.d.runtime.startContainer(id).catch((err) => {
-      rec.waiting.set(c.name, { reason: 'RunContainerError', message: errorMessage(err) });
-    });
+    const { id, startError } = await this.createAndStart(sb, cfg);
     rec.waiting.delete(c.name);
-    this.d.events?.event(rec.pod as Kube<Pod>, 'Normal', 'Started', `Started container ${c.name}`);
-    if (c.lifecycle?.postStart?.exec?.command) {
+    if (startError !== undefined) {
+      rec.waiting.set(c.name, { reason: 'RunContainerError', message: startError });
+      this.d.events?.event(rec.pod as Kube<Pod>, 'Warning', 'Failed', `Error: ${startError}`);
+    } else {
+      this.d.events?.event(rec.pod as Kube<Pod>, 'Normal', 'Started', `Started container ${c.name}`);
+    }
+    if (startError === undefined && c.lifecycle?.postStart?.exec?.command) {
       const r = await this.d.runtime.execSync(id, [...c.lifecycle.postStart.exec.command], 30_000);
       if (r.exitCode !== 0) {
         this.d.events?.event(rec.pod as Kube<Pod>, 'Warning', 'FailedPostStartHook', `PostStartHook failed: ${r.stderr.trim()}`);
@@ -261,6 +263,13 @@ export class PodWorkers {
     }
     if (attempt >= 2) await this.pruneOld(rec.uid, c.name, role);
     return true;
+  }
+
+  /** One runtime call when the runtime can (docker run -d), else create then start. */
+  private async createAndStart(sb: SandboxInfo, cfg: ContainerConfig): Promise<{ id: string; startError?: string }> {
+    if (this.d.runtime.runContainer) return this.d.runtime.runContainer(sb, cfg);
+    const id = await this.d.runtime.createContainer(sb, cfg);
+    return this.d.runtime.startContainer(id).then(() => ({ id }), (err: unknown) => ({ id, startError: errorMessage(err) }));
   }
 
   /** Keeps the newest two instances of a container (current + previous for `logs --previous`). */

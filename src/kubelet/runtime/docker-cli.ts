@@ -204,6 +204,17 @@ export class DockerCliRuntime implements ContainerRuntime {
     return r.stdout.trim();
   }
 
+  /** `docker run -d`: one CLI call instead of create + start. */
+  async runContainer(sandbox: SandboxInfo, cfg: ContainerConfig): Promise<{ id: string; startError?: string }> {
+    const [, ...create] = renderCreateArgs(this.node, sandbox, cfg);
+    const r = await this.run(['run', '-d', ...create], true);
+    if (r.exitCode === 0) return { id: r.stdout.trim() };
+    // created but not started, or not created at all: the name tells
+    const [made] = await this.inspect([create[1]]);
+    if (!made) throw new SkiffError('ERR_CREATE_CONTAINER', `docker run ${cfg.name}: ${r.stderr.trim()}`);
+    return { id: made.Id, startError: `docker start: ${r.stderr.trim()}` };
+  }
+
   async startContainer(id: string): Promise<void> {
     const r = await this.run(['start', id], true);
     if (r.exitCode !== 0) throw new SkiffError('ERR_START_CONTAINER', `docker start: ${r.stderr.trim()}`);

@@ -93,3 +93,20 @@ t.test('without the socket the CLI reads (docker ps + inspect)', async (t) => {
   t.same((await rt.listContainers()).map((c) => c.id), ['c9']);
   t.same(cli.calls.map((c) => c.args[0]), ['ps', 'inspect']);
 });
+
+t.test('docker run -d for a container: a start failure keeps the created container, a create failure throws', async (t) => {
+  const containers = new Map<string, DockerInspect>();
+  const { sock } = await fakeEngine(t, containers);
+  const sb = { id: 'SB', podUid: 'u1', podName: 'p', namespace: 'ns', running: true, createdAt: 0 };
+  const cfg = { name: 'c', role: 'app' as const, image: 'skiff/busybox:1.36', command: [], args: [], overrideEntrypoint: false, env: [] as [string, string][], mounts: [], tty: false, stdin: false, stdinOnce: false, attempt: 0, cpuLimitMilli: 0, cpuRequestMilli: 0, memoryLimitBytes: 0 };
+  let answer: { exitCode: number; stdout?: string; stderr?: string } = { exitCode: 0, stdout: 'abc123\n' };
+  const cli = new FakeHost((_cmd, args) => (args[0] === 'run' ? answer : undefined));
+  const rt = new DockerCliRuntime(cli, 'n1', 'docker', { engineSocket: sock });
+  t.same(await rt.runContainer(sb, cfg), { id: 'abc123' });
+  t.same(cli.calls[0].args.slice(0, 4), ['run', '-d', '--name', 'skiff_c_p_ns_u1_0'], 'one docker run -d with the create flags');
+  answer = { exitCode: 125, stderr: 'OCI runtime create failed: exec: "nope": not found' };
+  containers.set('skiff_c_p_ns_u1_0', inspect('made1', 'app', 'created'));
+  t.match(await rt.runContainer(sb, cfg), { id: 'made1', startError: /docker start: OCI runtime create failed/ });
+  containers.clear();
+  await t.rejects(rt.runContainer(sb, cfg), { code: 'ERR_CREATE_CONTAINER' });
+});

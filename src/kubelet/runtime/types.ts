@@ -123,6 +123,12 @@ export interface ContainerRuntime {
   removeSandbox(id: string): Promise<void>;
   createContainer(sandbox: SandboxInfo, cfg: ContainerConfig): Promise<string>;
   startContainer(id: string): Promise<void>;
+  /**
+   * Create + start in one step (optional: the pod worker uses it when there). Throws when the
+   * container could not be created; a start failure leaves the created container and comes back
+   * as `startError`.
+   */
+  runContainer?(sandbox: SandboxInfo, cfg: ContainerConfig): Promise<{ id: string; startError?: string }>;
   /** SIGTERM, wait up to graceSeconds, SIGKILL. */
   stopContainer(id: string, graceSeconds: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
