@@ -10,24 +10,44 @@ export interface EventRecorder {
   event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
 
+/** Events written at once per recorder; the rest wait in order (a burst never crowds out other requests). */
+const MAX_IN_FLIGHT = 4;
+/** Events waiting beyond this many are dropped, oldest first (as the Kubernetes broadcaster does). */
+const MAX_QUEUED = 5000;
+
 /**
  * Writes core/v1 Events about objects so `kubectl describe` tells the story. Repeats of the same
  * (object, reason, message) within the process bump `count` instead of creating new Events.
- * Failures are logged, never thrown: events are best-effort.
+ * Writes go out a few at a time, in order. Failures are logged, never thrown: events are best-effort.
  */
 export class ApiEventRecorder implements EventRecorder {
   private readonly seen = new Map<string, { name: string; namespace: string; count: number }>();
+  private readonly pending: (() => Promise<void>)[] = [];
+  private inFlight = 0;
   constructor(private readonly client: ApiClient, private readonly component: string, private readonly host?: string) {}
 
   event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    void this.write(obj, type, reason, message).catch((err) => log.debug({ err: String(err), reason }, 'event write failed'));
+    if (this.pending.length >= MAX_QUEUED) this.pending.shift();
+    const now = new Date().toISOString();
+    this.pending.push(() => this.write(obj, type, reason, message, now).catch((err) => log.debug({ err: String(err), reason }, 'event write failed')));
+    this.drain();
   }
 
-  private async write(obj: KubeObject, type: string, reason: string, message: string): Promise<void> {
+  private drain(): void {
+    while (this.inFlight < MAX_IN_FLIGHT && this.pending.length > 0) {
+      const next = this.pending.shift()!;
+      this.inFlight++;
+      void next().finally(() => {
+        this.inFlight--;
+        this.drain();
+      });
+    }
+  }
+
+  private async write(obj: KubeObject, type: string, reason: string, message: string, now: string): Promise<void> {
     const m = obj.metadata ?? {};
     const namespace = m.namespace || 'default';
     const key = `${m.uid}|${reason}|${message}`;
-    const now = new Date().toISOString();
     const prev = this.seen.get(key);
     if (prev) {
       prev.count++;

@@ -202,10 +202,12 @@ export class RestClient implements ApiClient {
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           buf += chunk;
+          // one pass over the chunk's complete lines, the partial tail is kept for the next chunk
+          let start = 0;
           let i: number;
-          while ((i = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, i).trim();
-            buf = buf.slice(i + 1);
+          while ((i = buf.indexOf('\n', start)) >= 0) {
+            const line = buf.slice(start, i).trim();
+            start = i + 1;
             if (!line || finished) continue;
             try {
               onEvent(JSON.parse(line) as WatchEvent<T>);
@@ -215,6 +217,7 @@ export class RestClient implements ApiClient {
               return;
             }
           }
+          buf = start === 0 ? buf : buf.slice(start);
         });
         res.on('end', () => finish());
         res.on('error', (err) => finish(err));

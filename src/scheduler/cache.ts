@@ -1,4 +1,4 @@
-import type { Node, Pod, Taint } from 'kubernetes-types/core/v1.js';
+import type { Node, Pod, PodAffinityTerm, Taint } from 'kubernetes-types/core/v1.js';
 import type { KubeObject } from '../api/object.js';
 import { objectKey } from '../api/object.js';
 import { parseBytes, parseCpuMilli } from './quantity.js';
@@ -25,6 +25,8 @@ export interface PodInfo {
   requests: Resources;
   nonzero: Resources;
   ownerUid?: string;
+  /** spec.affinity.podAntiAffinity required terms (existing pods' terms constrain newcomers) */
+  requiredAntiAffinity: readonly PodAffinityTerm[];
   pod: PodObj;
 }
 
@@ -39,6 +41,11 @@ export interface NodeInfo {
   requested: Resources;
   nonzeroRequested: Resources;
   pods: Map<string, PodInfo>;
+  // aggregates kept with `pods`, so a cycle need not walk every pod of every node
+  /** placed pods per controller owner uid (SelectorSpread) */
+  ownerCounts: Map<string, number>;
+  /** placed pods with required anti-affinity terms (InterPodAffinity checks them against each newcomer) */
+  podsWithRequiredAntiAffinity: Map<string, PodInfo>;
 }
 
 function containerRequests(c: { resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> } }): { cpu?: number; memory?: number } {
@@ -84,6 +91,7 @@ export function toPodInfo(pod: PodObj): PodInfo {
     requests,
     nonzero,
     ownerUid: pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid,
+    requiredAntiAffinity: pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [],
     pod,
   };
 }
@@ -98,6 +106,8 @@ function emptyNodeInfo(name: string): NodeInfo {
     requested: { cpu: 0, memory: 0, pods: 0 },
     nonzeroRequested: { cpu: 0, memory: 0, pods: 0 },
     pods: new Map(),
+    ownerCounts: new Map(),
+    podsWithRequiredAntiAffinity: new Map(),
   };
 }
 
@@ -125,17 +135,21 @@ export class SchedulerCache {
   readonly nodes = new Map<string, NodeInfo>();
   private readonly podNode = new Map<string, string>();
   private readonly assumed = new Set<string>();
+  /** nodeList() between node additions and removals (NodeInfos are updated in place) */
+  private sorted?: NodeInfo[];
 
   upsertNode(node: NodeObj): void {
     const name = node.metadata!.name!;
     let ni = this.nodes.get(name);
     if (!ni) this.nodes.set(name, (ni = emptyNodeInfo(name)));
+    if (!ni.node) this.sorted = undefined;
     setNode(ni, node);
   }
 
   removeNode(name: string): void {
     const ni = this.nodes.get(name);
     if (!ni) return;
+    this.sorted = undefined;
     if (ni.pods.size === 0) this.nodes.delete(name);
     else ni.node = undefined; // pods still there: keep their accounting until they go
   }
@@ -183,9 +197,10 @@ export class SchedulerCache {
     return this.assumed.has(key);
   }
 
-  /** Nodes that exist (have a Node object), sorted by name for deterministic scheduling. */
-  nodeList(): NodeInfo[] {
-    return [...this.nodes.values()].filter((n) => n.node).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  /** Nodes that exist (have a Node object), sorted by name for deterministic scheduling. Do not modify. */
+  nodeList(): readonly NodeInfo[] {
+    this.sorted ??= [...this.nodes.values()].filter((n) => n.node).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.sorted;
   }
 
   private attach(pi: PodInfo, nodeName: string): void {
@@ -194,6 +209,8 @@ export class SchedulerCache {
     ni.pods.set(pi.key, pi);
     add(ni.requested, pi.requests, 1);
     add(ni.nonzeroRequested, pi.nonzero, 1);
+    if (pi.ownerUid) ni.ownerCounts.set(pi.ownerUid, (ni.ownerCounts.get(pi.ownerUid) ?? 0) + 1);
+    if (pi.requiredAntiAffinity.length) ni.podsWithRequiredAntiAffinity.set(pi.key, pi);
     this.podNode.set(pi.key, nodeName);
   }
 
@@ -205,6 +222,12 @@ export class SchedulerCache {
     ni.pods.delete(key);
     add(ni.requested, pi.requests, -1);
     add(ni.nonzeroRequested, pi.nonzero, -1);
+    if (pi.ownerUid) {
+      const n = (ni.ownerCounts.get(pi.ownerUid) ?? 1) - 1;
+      if (n > 0) ni.ownerCounts.set(pi.ownerUid, n);
+      else ni.ownerCounts.delete(pi.ownerUid);
+    }
+    ni.podsWithRequiredAntiAffinity.delete(key);
     if (!ni.node && ni.pods.size === 0) this.nodes.delete(nodeName);
   }
 }

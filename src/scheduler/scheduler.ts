@@ -54,6 +54,10 @@ export interface SchedulerOptions {
   flushIntervalMs?: number;
 }
 
+/** `Scheduled` events are written once no binding has started for this long (or have waited the max). */
+const EVENT_QUIET_MS = 500;
+const EVENT_MAX_DELAY_MS = 5000;
+
 const prioOf = (p: PodObj | undefined) => p?.spec?.priority ?? 0;
 const isTerminal = (p: PodObj) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 const schedulingRelevant = (p: PodObj) => JSON.stringify([p.spec, p.metadata?.labels, p.metadata?.annotations]);
@@ -79,6 +83,7 @@ export class Scheduler {
   private readonly inflight = new Set<Promise<void>>();
   private readonly deferred: { pod: PodObj; message: string; at: number }[] = [];
   private eventTimer?: NodeJS.Timeout;
+  private lastBindAt = 0;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.name = opts.schedulerName ?? 'default-scheduler';
@@ -169,12 +174,14 @@ export class Scheduler {
         log.error({ key, err: String(err) }, 'scheduling cycle failed');
         this.queue.retryLater(key);
       }
-      const s = this.queue.stats();
-      pending.set({ queue: 'active' }, s.active);
-      pending.set({ queue: 'backoff' }, s.backoff);
-      pending.set({ queue: 'unschedulable' }, s.unschedulable);
       // let informer events and binding completions run between cycles
-      if (s.active === 0 || ++this.cycles % 10 === 0) await new Promise((r) => setImmediate(r));
+      const s = this.queue.stats();
+      if (s.active === 0 || ++this.cycles % 10 === 0) {
+        pending.set({ queue: 'active' }, s.active);
+        pending.set({ queue: 'backoff' }, s.backoff);
+        pending.set({ queue: 'unschedulable' }, s.unschedulable);
+        await new Promise((r) => setImmediate(r));
+      }
     }
   }
 
@@ -195,6 +202,7 @@ export class Scheduler {
     }
     const nodeName = result.node;
     this.cache.assume(pod, nodeName);
+    this.lastBindAt = Date.now();
     const p = this.bind(pod, key, nodeName);
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p));
@@ -217,18 +225,22 @@ export class Scheduler {
   }
 
   /**
-   * Bindings are the critical path and share the apiserver with event writes: `Scheduled` events
-   * wait until no binding is in flight (at most 2 s), so a burst of pods binds first.
+   * Bindings are the critical path and share the apiserver with event writes (one `Scheduled`
+   * event per pod would be a fifth of a rollout's writes): the events wait until the scheduler has
+   * been quiet (no binding in flight or started) for EVENT_QUIET_MS, at most EVENT_MAX_DELAY_MS,
+   * so a burst of pods, a rollout's slow-start batches included, binds first.
    */
   private deferEvent(pod: PodObj, message: string): void {
     if (this.deferred.length >= 10_000) this.deferred.shift();
     this.deferred.push({ pod, message, at: Date.now() });
-    this.eventTimer ??= setInterval(() => this.maybeFlushEvents(), 200);
+    this.eventTimer ??= setInterval(() => this.maybeFlushEvents(), EVENT_QUIET_MS / 2);
   }
 
   private maybeFlushEvents(force = false): void {
     const oldest = this.deferred[0]?.at;
-    if (!force && oldest !== undefined && this.inflight.size > 0 && Date.now() - oldest < 2000) return;
+    const now = Date.now();
+    const busy = this.inflight.size > 0 || now - this.lastBindAt < EVENT_QUIET_MS;
+    if (!force && oldest !== undefined && busy && now - oldest < EVENT_MAX_DELAY_MS) return;
     for (const { pod, message } of this.deferred.splice(0)) this.opts.recorder.event(pod, 'Normal', 'Scheduled', message);
     if (this.eventTimer) clearInterval(this.eventTimer);
     this.eventTimer = undefined;

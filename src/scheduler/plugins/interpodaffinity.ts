@@ -30,7 +30,7 @@ function requiredAffinity(p: PodInfo) {
   return p.pod.spec?.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
 }
 function requiredAnti(p: PodInfo) {
-  return p.pod.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+  return p.requiredAntiAffinity;
 }
 
 function computeState(s: CycleState): AffinityState {
@@ -39,6 +39,15 @@ function computeState(s: CycleState): AffinityState {
   const anti = requiredAnti(me);
   const st: AffinityState = { affinity: aff.map(() => new Set()), anyAffinityMatch: false, anti: anti.map(() => new Set()), existingAnti: new Set() };
   for (const n of s.nodes) {
+    // existing pods' anti-affinity: only the pods that have such terms (kept per node by the cache)
+    for (const other of n.podsWithRequiredAntiAffinity.values()) {
+      if (other.key === me.key) continue;
+      for (const t of other.requiredAntiAffinity) {
+        if (podMatchesTerm(t, other.namespace, me) && n.labels[t.topologyKey] !== undefined) st.existingAnti.add(topo(t.topologyKey, n.labels[t.topologyKey]));
+      }
+    }
+    // the pod's own terms look at every pod (most pods have none: then this loop is skipped)
+    if (aff.length === 0 && anti.length === 0) continue;
     for (const other of n.pods.values()) {
       if (other.key === me.key) continue;
       aff.forEach((t, i) => {
@@ -50,9 +59,6 @@ function computeState(s: CycleState): AffinityState {
       anti.forEach((t, i) => {
         if (podMatchesTerm(t, me.namespace, other) && n.labels[t.topologyKey] !== undefined) st.anti[i].add(topo(t.topologyKey, n.labels[t.topologyKey]));
       });
-      for (const t of requiredAnti(other)) {
-        if (podMatchesTerm(t, other.namespace, me) && n.labels[t.topologyKey] !== undefined) st.existingAnti.add(topo(t.topologyKey, n.labels[t.topologyKey]));
-      }
     }
   }
   return st;

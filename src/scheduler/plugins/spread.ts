@@ -7,10 +7,10 @@ export const ownerSpread: ScorePlugin = {
   score: (s, nodes) => {
     const owner = s.pod.ownerUid;
     if (!owner) return nodes.map(() => 0);
+    // per-node owner counts are kept by the cache; the pod itself never counts as its own sibling
     const counts = nodes.map((n) => {
-      let c = 0;
-      for (const p of n.pods.values()) if (p.ownerUid === owner && p.key !== s.pod.key) c++;
-      return c;
+      const c = n.ownerCounts.get(owner);
+      return c ? c - (n.pods.get(s.pod.key)?.ownerUid === owner ? 1 : 0) : 0;
     });
     const max = Math.max(...counts);
     return counts.map((c) => (max === 0 ? 100 : Math.floor(((max - c) * 100) / max)));
