@@ -276,6 +276,7 @@ export class Proxier extends EventEmitter {
     if (sharedChanged) {
       rs.ports = this.orderedPorts();
       const shared = renderSharedChains(rs.ports, this.o.ctx);
+      rs.servicesHead = shared.servicesHead;
       rs.servicesTail = shared.servicesTail;
       for (const table of ['nat', 'filter'] as const) {
         for (const [name, rules] of shared[table]) {

@@ -191,6 +191,9 @@ t.test('no endpoints: REJECT at once (tcp reset, icmp for udp); unallocated serv
   t.same(ipt.trace(tcp(NODE_IP, '10.96.0.90', 80, { local: true }), traceOpts).verdicts, ['REJECT'], 'from the node too');
   t.same(ipt.trace(tcp('203.0.113.9', NODE_IP, 30090), traceOpts).verdicts, ['REJECT'], 'node port');
   t.same(ipt.trace(tcp('10.244.1.20', '10.96.7.7', 80), traceOpts).verdicts, ['DROP'], 'unallocated');
+  // Marked for masquerade by the shared rule (off the pod network), still dropped before SKIFF-FORWARD accepts it.
+  t.same(ipt.trace(tcp('203.0.113.9', '10.96.7.7', 80), traceOpts).verdicts, ['DROP'], 'unallocated, from off the pod network');
+  t.same(ipt.trace(tcp('203.0.113.9', '10.96.0.90', 80), traceOpts).verdicts, ['REJECT'], 'no endpoints, from off the pod network');
   t.same(ipt.trace(tcp('10.244.1.20', '10.95.0.1', 80), traceOpts).verdicts, ['ACCEPT'], 'outside the service CIDR untouched');
 });
 

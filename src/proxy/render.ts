@@ -13,7 +13,7 @@ import {
   svcChain,
   svlChain,
 } from './chains.js';
-import { usableEndpoints, type EndpointInfo, type ProxySnapshot, type ServicePortInfo } from './model.js';
+import { cidrContains, usableEndpoints, type EndpointInfo, type ProxySnapshot, type ServicePortInfo } from './model.js';
 
 /** Node-level settings of a render. */
 export interface RenderContext {
@@ -49,6 +49,8 @@ export interface Ruleset {
    * after its anchor chain (see renderRestoreChanges).
    */
   ports: ServiceRules[];
+  /** The SERVICES lines before every port's lines (the shared masquerade mark). */
+  servicesHead: string[];
   /** The SERVICES lines after every port's lines (the jump to NODEPORTS). */
   servicesTail: string[];
 }
@@ -185,6 +187,18 @@ function renderExternalEntries(sp: ServicePortInfo, res: ServiceRules, v: PortVi
   }
 }
 
+/**
+ * Whether one rule at the top of SERVICES marks cluster IP traffic from outside the pod network for
+ * masquerade (`! -s clusterCIDR -d serviceCIDR`), instead of one rule per service port (10,000 fewer
+ * rules at 10,000 Services: less to restore, and less for nft to validate on every commit). Traffic
+ * it marks that no Service takes (an unallocated IP or port) is dropped in filter SERVICES, which the
+ * built-in chains reach before SKIFF-FORWARD accepts marked packets. A cluster IP outside the
+ * service CIDR keeps its own rule.
+ */
+function sharedMasquerade(ctx: RenderContext): boolean {
+  return !!ctx.clusterCIDR && !!ctx.serviceCIDR;
+}
+
 /** A chain's lines as ChainRules (joined once into one flat string). */
 export function chainRules(lines: string[]): ChainRules {
   return { text: lines.join('\n'), count: lines.length };
@@ -214,7 +228,7 @@ export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInf
 
   const svcLines = new ChainText();
   const svlLines = new ChainText();
-  if (sp.clusterIP && internal.length > 0 && ctx.clusterCIDR) {
+  if (sp.clusterIP && internal.length > 0 && ctx.clusterCIDR && !(sharedMasquerade(ctx) && cidrContains(ctx.serviceCIDR!, sp.clusterIP))) {
     const masq = `-A ${internalChain} ${cmt('cluster IP')} ! -s ${ctx.clusterCIDR} -d ${sp.clusterIP}/32 ${proto} -j ${MARK_MASQ}`;
     (sp.internalPolicyLocal ? svlLines : svcLines).line(masq);
   }
@@ -249,7 +263,8 @@ export function renderServicePort(sp: ServicePortInfo, allEndpoints: EndpointInf
 export interface SharedChains {
   nat: [string, ChainRules][];
   filter: [string, ChainRules][];
-  /** The SERVICES lines that follow every port's lines. */
+  /** The SERVICES lines before and after every port's lines. */
+  servicesHead: string[];
   servicesTail: string[];
 }
 
@@ -267,6 +282,10 @@ function sortedDescending(names: string[]): string[] {
 
 /** Pure: the fixed nat and filter chains around the per-service fragments, given in restore order. */
 export function renderSharedChains(ordered: ServiceRules[], ctx: RenderContext): SharedChains {
+  const servicesHead: string[] = [];
+  if (sharedMasquerade(ctx)) {
+    servicesHead.push(`-A ${SERVICES} -m comment --comment ${q('skiff cluster IP traffic from outside the pod network')} ! -s ${ctx.clusterCIDR} -d ${ctx.serviceCIDR} -j ${MARK_MASQ}`);
+  }
   const servicesTail: string[] = [];
   if (ctx.nodePortAddresses && ctx.nodePortAddresses.length > 0) {
     for (const ip of [...new Set([...ctx.nodePortAddresses, '127.0.0.1'])].sort()) {
@@ -281,7 +300,7 @@ export function renderSharedChains(ordered: ServiceRules[], ctx: RenderContext):
   }
   return {
     nat: [
-      [SERVICES, chainRules([...ordered.flatMap((r) => r.natServices), ...servicesTail])],
+      [SERVICES, chainRules([...servicesHead, ...ordered.flatMap((r) => r.natServices), ...servicesTail])],
       [NODEPORTS, chainRules(ordered.flatMap((r) => r.natNodePorts))],
       [
         POSTROUTING,
@@ -309,6 +328,7 @@ export function renderSharedChains(ordered: ServiceRules[], ctx: RenderContext):
         chainRules([`-A ${FIREWALL} -m comment --comment ${q('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`]),
       ],
     ],
+    servicesHead,
     servicesTail,
   };
 }
@@ -322,7 +342,7 @@ export function assembleRuleset(perService: Iterable<ServiceRules>, ctx: RenderC
   const shared = renderSharedChains(ports, ctx);
   const nat: ChainMap = new Map(shared.nat);
   for (const r of ports) for (const [name, rules] of r.chains) nat.set(name, rules);
-  return { nat, filter: new Map(shared.filter), ports, servicesTail: shared.servicesTail };
+  return { nat, filter: new Map(shared.filter), ports, servicesHead: shared.servicesHead, servicesTail: shared.servicesTail };
 }
 
 /** Whether two fragments of one service port differ in what they put into the shared chains. */
@@ -438,6 +458,7 @@ function renderNftNatLayout(next: Ruleset, own: string[], fixed: string[], remov
   const nodePorts = fixed.includes(NODEPORTS);
   for (const name of sortedDescending([...fixed, ...removed])) parts.push(`:${name} - [0:0]`);
   for (const name of fixed) if (name !== SERVICES && name !== NODEPORTS) body(name);
+  if (services && next.servicesHead.length > 0) parts.push(next.servicesHead.join('\n'));
   // Own chains and, when SERVICES/NODEPORTS are written, each port's lines after its anchor.
   const ports = services || nodePorts ? next.ports : [];
   let i = 0;
