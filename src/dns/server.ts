@@ -44,10 +44,10 @@ export function packetKey(buf: Buffer, transport: 'u' | 't'): number | undefined
  * dgram's default lookup resolves even an IP literal through dns.lookup and a nextTick before
  * each send. Answers only ever go to `rinfo.address`, an IP literal, so answer synchronously.
  */
-function literalLookup(host: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+function literalLookup(host: string, opts: dns.LookupOneOptions, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
   const v = net.isIP(host);
   if (v) cb(null, host, v);
-  else dns.lookup(host, { family: family === 6 ? 6 : 4 }, cb);
+  else dns.lookup(host, opts, cb);
 }
 
 /** Socket receive buffer asked for (the kernel caps it at net.core.rmem_max): absorbs bursts and stalls. */
@@ -98,7 +98,7 @@ export class DnsServer {
 
   async listen(addrs: { address: string; port: number }[]): Promise<void> {
     for (const a of addrs) {
-      const sock = dgram.createSocket({ type: net.isIPv6(a.address) ? 'udp6' : 'udp4', recvBufferSize: RCVBUF, lookup: literalLookup as never });
+      const sock = dgram.createSocket({ type: net.isIPv6(a.address) ? 'udp6' : 'udp4', recvBufferSize: RCVBUF, lookup: literalLookup });
       sock.on('message', (buf, rinfo) => this.onUdp(sock, buf, rinfo));
       sock.on('error', () => undefined);
       await new Promise<void>((resolve, reject) => {
