@@ -1,10 +1,13 @@
-// Helpers of the apiserver benchmark: latency stats, bounded load loops, a throwaway etcd.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Helpers of the apiserver benchmark: latency stats, bounded load loops, a throwaway etcd, the
+// apiserver under test in a child process.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EtcdStore } from '../../src/store/etcd.js';
+import type { Store } from '../../src/store/types.js';
 
 export interface LatencyStats {
   n: number;
@@ -155,4 +158,89 @@ export async function startEtcd(): Promise<EtcdProcess> {
     await probe.close();
   }
   return { endpoint, stop };
+}
+
+/** Epoch milliseconds with sub-millisecond precision, comparable across processes. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * The store as the apiserver sees it, recording when each create under the watch namespace was
+ * acknowledged (committed and durable): the earliest moment a watch can deliver it.
+ */
+export function timedStore(store: Store, committed: Map<string, number>): Store {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'create') {
+        return async (key: string, value: Buffer): Promise<number> => {
+          const rev = await target.create(key, value);
+          if (key.startsWith(WATCH_PREFIX)) committed.set(key, epochMs());
+          return rev;
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/** Store keys of the watch phase's pods (namespace `watch`). */
+export const WATCH_PREFIX = '/registry/core/pods/watch/';
+
+export type ServerRequest = { type: 'cpu' | 'commits' | 'close' | 'profile-start' | 'profile-stop'; id: number; name?: string };
+export type ServerMessage =
+  | { type: 'ready'; url: string }
+  | { type: 'cpu'; id: number; usage: NodeJS.CpuUsage }
+  | { type: 'commits'; id: number; commits: [string, number][] }
+  | { type: 'closed'; id: number }
+  | { type: 'profile'; id: number };
+
+/** The apiserver under test, wherever it runs. */
+export interface BenchServer {
+  url: string;
+  /** where it runs: `process` (its own, measured apart) or `in-process` (with the client) */
+  mode: string;
+  /** the server's CPU usage so far; null when it shares this process */
+  cpu(): Promise<NodeJS.CpuUsage | null>;
+  /** epoch ms at which the store acknowledged each create under WATCH_PREFIX */
+  commits(): Promise<Map<string, number>>;
+  /** with SERVER_CPU_PROF: starts, or stops and writes (DIR/<name>.cpuprofile), a CPU profile of the server */
+  profile(what: 'start' | 'stop', name?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The apiserver in a child process (scripts/bench/apiserver-server.ts). */
+export async function forkServer(backend: 'sqlite' | 'etcd', where: string): Promise<BenchServer> {
+  const child = fork(fileURLToPath(new URL('./apiserver-server.ts', import.meta.url)), [backend, where], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map<number, (m: ServerMessage) => void>();
+  let nextId = 0;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench apiserver exited with ${code} before it was ready`)));
+    child.on('message', (m: ServerMessage) => {
+      if (m.type === 'ready') resolve(m.url);
+      else waiting.get(m.id)?.(m);
+    });
+  });
+  const ask = (type: ServerRequest['type'], name?: string): Promise<ServerMessage> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      waiting.set(id, (m) => {
+        waiting.delete(id);
+        resolve(m);
+      });
+      child.send({ type, id, name } satisfies ServerRequest, (err) => err && reject(err));
+    });
+  return {
+    url,
+    mode: 'process',
+    cpu: async () => (await ask('cpu') as Extract<ServerMessage, { type: 'cpu' }>).usage,
+    commits: async () => new Map((await ask('commits') as Extract<ServerMessage, { type: 'commits' }>).commits),
+    profile: async (what, name) => void (await ask(what === 'start' ? 'profile-start' : 'profile-stop', name)),
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await Promise.race([ask('close').then(() => exited), exited]);
+      clearTimeout(timer);
+    },
+  };
 }

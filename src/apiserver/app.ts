@@ -95,11 +95,11 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
 
   app.addHook('onRequest', async (req) => {
     (req as unknown as { t0: number }).t0 = performance.now();
-    const path = req.url.split('?')[0];
     if (!hooks.authenticator) {
       req.user = ANONYMOUS_ADMIN;
       return;
     }
+    const path = req.url.split('?')[0];
     const user = await hooks.authenticator.authenticate({ headers: req.headers, socket: req.raw.socket, url: req.url });
     if (!user) {
       if (anonymousPaths.includes(path)) {
@@ -126,7 +126,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance & { cor
   const admit: RestContext['admit'] = async (attrs, operation, object, oldObject, dryRun) => {
     for (const h of hooks.admission ?? []) await h({ attrs, operation, object, oldObject, dryRun: !!dryRun });
   };
-  const ctx: RestContext = { core, admit, attrs: attributesOf };
+  const ctx: RestContext = { core, admit, admits: (hooks.admission ?? []).length > 0, attrs: attributesOf };
 
   app.get('/version', async () => VERSION_INFO);
   for (const p of ['/healthz', '/livez', '/readyz']) {

@@ -30,6 +30,8 @@ export function wantsTable(req: FastifyRequest): boolean {
 export interface RestContext {
   core: ApiCore;
   admit: (attrs: RequestAttributes, op: 'CREATE' | 'UPDATE' | 'DELETE', obj?: KubeObject, old?: KubeObject, dryRun?: boolean) => Promise<void>;
+  /** false when there is no admission hook: writes skip admission (and the request attributes it needs) */
+  admits?: boolean;
   attrs: (req: FastifyRequest) => RequestAttributes;
 }
 
@@ -41,7 +43,7 @@ function writeOpts(ctx: RestContext, req: FastifyRequest, p: ParsedPath): WriteO
     dryRun,
     fieldManager: q1(q, 'fieldManager') ?? defaultManager(String(req.headers['user-agent'] ?? '')),
     subresource: p.subresource,
-    admit: (op, obj, old) => ctx.admit((attrs ??= ctx.attrs(req)), op, obj, old, dryRun),
+    admit: ctx.admits === false ? undefined : (op, obj, old) => ctx.admit((attrs ??= ctx.attrs(req)), op, obj, old, dryRun),
   };
 }
 
