@@ -99,7 +99,7 @@ export class NetpolApplier {
     if (plan.iptables) await this.restore(plan.iptables);
     if (full) await this.ensureJump();
     if (plan.ipsetAfter) await this.ipset(plan.ipsetAfter);
-    this.state = stateOf(r);
+    this.state = stateOf(r, plan.orphans);
     return { full, changedChains: plan.changedChains, changedSets: plan.changedSets };
   }
 

@@ -144,3 +144,40 @@ t.test('a new pod joins KNOWN only after its chains, in the same ipset call when
   t.match(plan.ipsetAfter, /^add SKIFF-NP-KNOWN 10\.244\.0\.21$/m, 'KNOWN after the iptables-restore');
   t.match(plan.ipsetBefore, /^del SKIFF-NP-KNOWN 10\.244\.0\.20$/m, 'a removed pod leaves KNOWN before its chains go');
 });
+
+t.test('sets nothing references anymore are destroyed in an ipset call that runs anyway', async (t) => {
+  const pods = Array.from({ length: 6 }, (_, i) => toPodInfo(makePod('x', `p${i}`, { labels: { app: `a${i % 3}` }, ip: `10.244.0.${i + 2}`, node: 'node-a', ports: XYZ_PORTS }))!);
+  const from = (app: string) => toPolicyInfo(makePolicy('x', 'allow', { podSelector: { matchLabels: { app: 'a0' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app } } }] }] }));
+  const snap: Snapshot = { nodeName: 'node-a', namespaces: [toNamespaceInfo(makeNamespace('x'))], pods, policies: [from('a1')] };
+  const renderer = new NetpolRenderer(OPTS);
+  const setOf = (r: ReturnType<typeof renderer.render>) => [...r.sets.keys()].find((n) => n.startsWith('SKIFF-NPS-'))!;
+  const first = renderer.render(snap);
+  const oldSet = setOf(first);
+  // the policy's peer changes: the new set is made before, the old one is still referenced until the restore
+  const second = renderer.render({ ...snap, policies: [from('a2')] });
+  let plan = planRestore(stateOf(first), second, null);
+  t.match(plan.ipsetBefore, new RegExp(`^create ${setOf(second)} `, 'm'));
+  t.notMatch(plan.ipsetBefore + plan.ipsetAfter, /destroy/, 'no ipset call of its own for the destroy');
+  t.equal(plan.ipsetAfter, '');
+  t.same(plan.orphans, [oldSet], 'left as an orphan');
+  let state = stateOf(second, plan.orphans);
+  // the next sync that calls ipset anyway (a peer pod added) destroys it first thing
+  const more = [...pods, toPodInfo(makePod('x', 'q', { labels: { app: 'a2' }, ip: '10.245.0.9', node: 'node-b' }))!];
+  const third = renderer.render({ ...snap, pods: more, policies: [from('a2')] });
+  plan = planRestore(state, third, null);
+  t.equal(plan.iptables, '');
+  t.match(plan.ipsetBefore, new RegExp(`^destroy ${oldSet}$`, 'm'));
+  t.same(plan.orphans, []);
+  // an orphan wanted again is rebuilt from scratch (its kernel content is unknown)
+  state = stateOf(second, [oldSet]);
+  const back = renderer.render({ ...snap, policies: [from('a1')] });
+  plan = planRestore(state, back, null);
+  t.match(plan.ipsetBefore, new RegExp(`^swap \\S+ ${oldSet}$`, 'm'));
+  t.notMatch(plan.ipsetBefore + plan.ipsetAfter, new RegExp(`destroy ${oldSet}`));
+  t.same(plan.orphans, [setOf(second)], 'and the set of a2 is the orphan now');
+  // a full sync destroys every unreferenced set of ours it finds
+  plan = planRestore(null, back, { chains: new Set(), sets: new Set([oldSet, setOf(second), 'SKIFF-NPT-STALE', 'OTHER']), known: new Set() });
+  t.match(plan.ipsetAfter, new RegExp(`^destroy ${setOf(second)}$`, 'm'));
+  t.match(plan.ipsetAfter, /^destroy SKIFF-NPT-STALE$/m);
+  t.notMatch(plan.ipsetAfter, /OTHER/, 'never a set that is not ours');
+});

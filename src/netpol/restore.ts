@@ -11,6 +11,8 @@ export interface AppliedState {
   chains: Map<string, string>;
   sets: Map<string, AppliedSet>;
   known: Set<string>;
+  /** sets still in the kernel that no rule references anymore, destroyed with the next ipset call */
+  orphans: Set<string>;
 }
 
 export interface AppliedSet {
@@ -27,7 +29,7 @@ export interface KernelInventory {
 }
 
 export function emptyState(): AppliedState {
-  return { chains: new Map(), sets: new Map(), known: new Set() };
+  return { chains: new Map(), sets: new Map(), known: new Set(), orphans: new Set() };
 }
 
 // The incremental renderer hands back the same arrays for unchanged chains and sets: their text is
@@ -46,11 +48,12 @@ function setContent(s: IpSet): string {
   return `${s.type}\n${joinLines(s.entries)}`;
 }
 
-export function stateOf(r: Rendered): AppliedState {
+export function stateOf(r: Rendered, orphans: readonly string[] = []): AppliedState {
   return {
     chains: new Map([...r.chains].map(([k, v]) => [k, joinLines(v)])),
     sets: new Map([...r.sets].map(([k, v]) => [k, { text: setContent(v), entries: v.entries }])),
     known: new Set(r.known),
+    orphans: new Set(orphans),
   };
 }
 
@@ -66,6 +69,8 @@ export interface RestorePlan {
   ipsetAfter: string;
   changedChains: number;
   changedSets: number;
+  /** unreferenced sets left for a later ipset call (the next state's `orphans`) */
+  orphans: string[];
 }
 
 function createLine(name: string, s: IpSet): string {
@@ -89,12 +94,33 @@ function entryDiff(name: string, s: IpSet, applied: AppliedSet): string[] | null
 }
 
 /**
+ * Where `destroy` of the sets nothing references anymore goes, so that it never costs an exec of
+ * its own: a set the previous rules referenced only after this sync's iptables-restore; one
+ * already unreferenced (an orphan) in whichever ipset call runs anyway. Sets with no call to ride
+ * in stay as orphans (harmless: nothing matches them) until the next one or the next full sync.
+ */
+function planDestroys(prev: AppliedState | null, next: Rendered, existing: Set<string>, before: string[], after: string[]): string[] {
+  const unused = [...existing].filter((name) => !next.sets.has(name) && name !== KNOWN_SET && isOwnedSet(name)).sort();
+  if (!prev) {
+    after.push(...unused.map((name) => `destroy ${name}`)); // full sync: clean up now
+    return [];
+  }
+  const orphans: string[] = [];
+  for (const name of unused) {
+    if (after.length > 0) after.push(`destroy ${name}`);
+    else if (prev.orphans.has(name) && before.length > 1) before.push(`destroy ${name}`);
+    else orphans.push(name);
+  }
+  return orphans;
+}
+
+/**
  * prev = what this process applied last (null after start or a failure: full sync against `inv`).
  */
 export function planRestore(prev: AppliedState | null, next: Rendered, inv: KernelInventory | null): RestorePlan {
   const before: string[] = [`create ${KNOWN_SET} hash:ip family inet`];
   const after: string[] = [];
-  const existingSets = prev ? new Set(prev.sets.keys()) : new Set(inv?.sets ?? []);
+  const existingSets = prev ? new Set([...prev.sets.keys(), ...prev.orphans]) : new Set(inv?.sets ?? []);
   let changedSets = 0;
   for (const [name, s] of next.sets) {
     const applied = prev?.sets.get(name);
@@ -116,9 +142,6 @@ export function planRestore(prev: AppliedState | null, next: Rendered, inv: Kern
   const knownNext = new Set(next.known);
   for (const ip of [...knownNow].sort()) if (!knownNext.has(ip)) before.push(`del ${KNOWN_SET} ${ip}`);
   for (const ip of next.known) if (!knownNow.has(ip) || !prev) after.push(`add ${KNOWN_SET} ${ip}`);
-  for (const name of [...existingSets].sort()) {
-    if (!next.sets.has(name) && name !== KNOWN_SET && isOwnedSet(name)) after.push(`destroy ${name}`);
-  }
 
   const existingChains = prev ? new Set(prev.chains.keys()) : new Set(inv?.chains ?? []);
   const changed = [...next.chains.keys()].filter((c) => !prev || prev.chains.get(c) !== joinLines(next.chains.get(c)!));
@@ -134,6 +157,7 @@ export function planRestore(prev: AppliedState | null, next: Rendered, inv: Kern
   }
   // Nothing changes in the filter table: KNOWN additions need not wait for it, one ipset call does all.
   if (!iptables) before.push(...after.splice(0));
+  const orphans = planDestroys(prev, next, existingSets, before, after);
   // KNOWN's create line only matters on a full sync (it always exists after ensureBase).
   const ipsetBefore = prev && before.length === 1 ? '' : `${before.join('\n')}\n`;
   return {
@@ -142,5 +166,6 @@ export function planRestore(prev: AppliedState | null, next: Rendered, inv: Kern
     ipsetAfter: after.length ? `${after.join('\n')}\n` : '',
     changedChains: changed.length + stale.length,
     changedSets,
+    orphans,
   };
 }

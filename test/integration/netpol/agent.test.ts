@@ -53,6 +53,28 @@ t.test('agent programs policies from the API, incrementally', async (t) => {
   t.pass('open again after delete');
 });
 
+t.test('a changed peer selector takes effect; sets nothing references end up destroyed', async (t) => {
+  const { net, client, agent, probe } = await setup(t, [['x/a', '10.244.0.10', 'a'], ['x/b', '10.244.0.11', 'b'], ['x/c', '10.244.0.13', 'c']]);
+  const from = (pod: string) => ({ podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod } } }] }] });
+  await client.create(R.networkpolicies, makePolicy('x', 'allow', from('b')), 'x');
+  await agent.flush();
+  t.ok(await probe('x/b', '10.244.0.10'), 'b allowed');
+  t.notOk(await probe('x/c', '10.244.0.10', 300), 'c denied');
+  const ours = async () => (await net.node.exec('ipset', ['list', '-n'])).stdout.split('\n').filter((n) => n.startsWith('SKIFF-NPS-')).sort();
+  const [setB] = await ours();
+  await client.patch(R.networkpolicies, 'allow', { spec: from('c') }, { namespace: 'x', type: 'merge' });
+  await agent.flush();
+  t.ok(await probe('x/c', '10.244.0.10'), 'c allowed after the change');
+  t.notOk(await probe('x/b', '10.244.0.10', 300), 'b denied after the change');
+  // a peer change makes an ipset call, which also destroys the set of the old selector
+  await client.patch(R.pods, 'b', { metadata: { labels: { pod: 'c' } } }, { namespace: 'x', type: 'merge' });
+  await agent.flush();
+  t.ok(await probe('x/b', '10.244.0.10'), 'b allowed as a c');
+  const sets = await ours();
+  t.equal(sets.length, 1, 'one peer set left');
+  t.not(sets[0], setB, 'the old selector\'s set is gone');
+});
+
 t.test('a new pod under default-deny never answers a probe sent continuously from before it starts', async (t) => {
   const { net, client, agent, probe } = await setup(t, [['x/b', '10.244.0.11', 'b'], ['y/a', '10.244.0.12', 'a']]);
   await client.create(R.networkpolicies, makePolicy('x', 'deny-all', { podSelector: {} }), 'x');
