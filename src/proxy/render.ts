@@ -105,12 +105,18 @@ function cq(text: string): string {
  * strings they made ~70 MB of short-lived rope strings per render (most of the render's GC time).
  */
 class ChainText {
-  private readonly parts: string[] = [];
+  /** Pieces of the text so far; a line is `begin()` then its pieces pushed here. */
+  readonly parts: string[] = [];
   private count = 0;
 
-  line(...pieces: string[]): void {
+  /** Starts a line (its pieces follow in `parts.push(...)`, which allocates no argument array). */
+  begin(): string[] {
     if (this.count++ > 0) this.parts.push('\n');
-    for (const p of pieces) this.parts.push(p);
+    return this.parts;
+  }
+
+  line(text: string): void {
+    this.begin().push(text);
   }
 
   done(): ChainRules {
@@ -125,19 +131,19 @@ function renderEndpointRules(out: ChainText, chain: string, sp: ServicePortInfo,
   const dnat = ` -p ${p} -j DNAT --to-destination `;
   for (const ep of eps) {
     if (ep.nodeName !== undefined && !isLocal(ep, ctx.nodeName)) continue;
-    out.line(head, ' hairpin ', ep.ip, '" -s ', ep.ip, '/32 -j ', MARK_MASQ);
+    out.begin().push(head, ' hairpin ', ep.ip, '" -s ', ep.ip, '/32 -j ', MARK_MASQ);
   }
   const affinity = sp.affinitySeconds > 0 ? sp.affinitySeconds : 0;
   const dests = eps.map((ep) => `${ep.ip}:${ep.port}`);
   if (affinity) {
     const update = ` --update --seconds ${affinity} --reap --mask 255.255.255.255 --rsource`;
-    for (const dest of dests) out.line(head, ' -> ', dest, '" -m recent --name ', affinityName(sp.key, dest), update, dnat, dest);
+    for (const dest of dests) out.begin().push(head, ' -> ', dest, '" -m recent --name ', affinityName(sp.key, dest), update, dnat, dest);
   }
   dests.forEach((dest, i) => {
     const left = eps.length - i;
     const stat = left > 1 ? ' -m statistic --mode random --probability ' : '';
     const set = affinity ? ` -m recent --name ${affinityName(sp.key, dest)} --set --mask 255.255.255.255 --rsource` : '';
-    out.line(head, ' -> ', dest, '"', stat, left > 1 ? probability(left) : '', set, dnat, dest);
+    out.begin().push(head, ' -> ', dest, '"', stat, left > 1 ? probability(left) : '', set, dnat, dest);
   });
 }
 
