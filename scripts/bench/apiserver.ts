@@ -11,7 +11,7 @@
 // CPU per operation is reported for client and server together (cpuMsPerOp) and apart.
 // Run: node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/apiserver.ts
 // Env: BENCH_SECONDS (10), BENCH_RATE (500), LIST_PODS (5000), WATCHERS (100), WATCH_EVENTS (200),
-//      WARMUP (300 unmeasured creates), BACKENDS (sqlite,etcd,etcdDirect), PHASES (create,get,list,rate,watch),
+//      WARMUP (2000 unmeasured creates), BACKENDS (sqlite,etcd,etcdDirect), PHASES (create,get,list,rate,watch),
 //      SERVER (process | inprocess), SERVER_CPU_PROF (dir: --cpu-prof of the server process)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -34,7 +34,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 500);
 const LIST_PODS = Number(process.env.LIST_PODS ?? 5000);
 const WATCHERS = Number(process.env.WATCHERS ?? 100);
 const WATCH_EVENTS = Number(process.env.WATCH_EVENTS ?? 200);
-const WARMUP = Number(process.env.WARMUP ?? 300);
+const WARMUP = Number(process.env.WARMUP ?? 2000);
 const CONCURRENCY = 32;
 const BACKENDS = (process.env.BACKENDS ?? 'sqlite,etcd,etcdDirect').split(',');
 const PHASES = (process.env.PHASES ?? 'create,get,list,rate,watch').split(',');
