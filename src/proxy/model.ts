@@ -119,16 +119,31 @@ export function endpointsOf(ports: ServicePortInfo[], slices: EndpointSlice[]): 
     }
   }
   const res = new Map<string, EndpointInfo[]>();
-  for (const [key, acc] of out) res.set(key, [...acc.values()].sort(compareEndpoints));
+  for (const [key, acc] of out) res.set(key, sortEndpoints([...acc.values()]));
   return res;
 }
 
-export function compareEndpoints(a: EndpointInfo, b: EndpointInfo): number {
-  return ipToNum(a.ip) - ipToNum(b.ip) || a.port - b.port;
+/** Endpoints by address then port (each address parsed once, not once per comparison). */
+export function sortEndpoints(eps: EndpointInfo[]): EndpointInfo[] {
+  const keyed = eps.map((ep) => ({ ep, ip: ipToNum(ep.ip) }));
+  keyed.sort((a, b) => a.ip - b.ip || a.ep.port - b.ep.port);
+  return keyed.map((k) => k.ep);
 }
 
+/** A dotted IPv4 address as a number (the caller has checked the format). */
 export function ipToNum(ip: string): number {
-  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  let n = 0;
+  let octet = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + octet;
+      octet = 0;
+    } else {
+      octet = octet * 10 + (c - 48);
+    }
+  }
+  return n * 256 + octet;
 }
 
 /** Whether `ip` lies inside `cidr` (IPv4 a.b.c.d/n). */

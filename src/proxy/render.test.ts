@@ -8,7 +8,7 @@ import type { KubeObject } from '../api/object.js';
 import { FakeIptables } from '../host/iptables-fake.js';
 import type { TracePacket, TraceOptions } from '../host/iptables-trace.js';
 import { makeService, makeSlice } from './fixtures.js';
-import { snapshotFromObjects } from './model.js';
+import { ipToNum, snapshotFromObjects, sortEndpoints } from './model.js';
 import { countRules, renderRestore, renderRuleset, rulesetToText, type RenderContext } from './render.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '../../test/golden/proxy');
@@ -315,4 +315,11 @@ t.test('the legacy layout declares every chain first and gives the same kernel s
   t.equal(renderRestore(rs, null).rules, total, 'nft document counts every rule');
   t.equal(renderRestore(rs, null, undefined, 'legacy').rules, total, 'legacy document counts every rule');
   t.equal(total, (legacy.match(/^-A /gm) ?? []).length);
+});
+
+t.test('endpoints sort by address as numbers, then port', async (t) => {
+  const ep = (ip: string, port: number) => ({ ip, port, ready: true, serving: true, terminating: false });
+  const sorted = sortEndpoints([ep('10.0.0.10', 80), ep('10.0.0.9', 81), ep('9.255.255.255', 80), ep('10.0.0.9', 80)]);
+  t.same(sorted.map((e) => `${e.ip}:${e.port}`), ['9.255.255.255:80', '10.0.0.9:80', '10.0.0.9:81', '10.0.0.10:80']);
+  t.equal(ipToNum('10.96.0.1'), 10 * 2 ** 24 + 96 * 2 ** 16 + 1);
 });
