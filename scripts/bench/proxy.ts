@@ -18,7 +18,7 @@ import { hash16 } from '../../src/proxy/chains.js';
 import { makeService, makeSlice } from '../../src/proxy/fixtures.js';
 import { startProxy, type SyncReport } from '../../src/proxy/index.js';
 import type { EndpointInfo, ProxySnapshot, ServicePortInfo } from '../../src/proxy/model.js';
-import { assembleRuleset, renderRestore, renderServicePort, type RenderContext, type ServiceRules } from '../../src/proxy/render.js';
+import { assembleRuleset, renderRestore, renderRestoreChanges, renderServicePort, sharedFragmentsDiffer, type RenderContext, type ServiceRules } from '../../src/proxy/render.js';
 
 const SIZES = (process.env.PROXY_BENCH_SIZES ?? '1000,5000,10000').split(',').map(Number);
 const LATENCY_SERVICES = Number(process.env.PROXY_BENCH_LATENCY_SERVICES ?? 10000);
@@ -123,10 +123,15 @@ async function benchSkiff(backend: IptablesBackend, n: number) {
     const changed = keys[Math.floor(n / 2)];
     const eps = [...snap.endpoints.get(changed)!];
     eps[0] = { ...eps[0], ip: '10.250.0.1' };
+    // What the Proxier does for an endpoint change: re-render that port, rewrite its chains that
+    // changed (its SERVICES line is the same, so the shared chains are not rebuilt).
     const [partial, partialRenderWallMs, partialRenderCpuMs] = cpuOf(() => {
-      perSvc.set(changed, renderServicePort(snap.services.get(changed)!, eps, ctx));
-      const next = assembleRuleset(keys.map((k) => perSvc.get(k)!), ctx);
-      return renderRestore(next, doc.rs, undefined, backend);
+      const after = renderServicePort(snap.services.get(changed)!, eps, ctx);
+      if (sharedFragmentsDiffer(perSvc.get(changed), after)) throw new Error('bench: an endpoint change moved the SERVICES line');
+      perSvc.set(changed, after);
+      const write = after.chains.filter(([name, c]) => doc.rs.nat.get(name)?.text !== c.text).map(([name]) => name);
+      for (const [name, c] of after.chains) doc.rs.nat.set(name, c);
+      return renderRestoreChanges(doc.rs, { nat: write, filter: [] }, { nat: [], filter: [] }, backend);
     });
     const one = await restoreTimed(host, backend, partial.text);
     return {
