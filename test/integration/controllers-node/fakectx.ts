@@ -31,7 +31,7 @@ export function makeContext(opts: { client?: ApiClient; options?: Partial<Contro
 }
 
 /** Polls `fn` until it returns a truthy value or the deadline passes (then throws with the last value). */
-export async function eventually<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
+export async function eventually<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   let lastErr: unknown;
