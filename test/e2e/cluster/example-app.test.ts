@@ -30,8 +30,8 @@ async function enableNetnsLogging(t: Test): Promise<void> {
 }
 
 /**
- * A self-signed P-256 certificate for HOST. (With an RSA certificate in the Secret the ingress serves
- * its ECDSA default certificate instead: see examples/README.md, known gaps.)
+ * A self-signed P-256 certificate for HOST, as the examples README makes it (RSA Secrets are covered
+ * by the ingress's own TLS tests).
  */
 async function makeCert(t: Test): Promise<{ crt: string; key: string; fingerprint: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-e2e-tls-'));
