@@ -14,6 +14,29 @@ function mapErr(err: unknown, rev?: number): never {
   throw err;
 }
 
+/** Events a shared watch stream keeps, so that a watch starting a little in its past can join it. */
+const STREAM_REPLAY = 1024;
+
+interface WatchSubscriber {
+  /** events with a revision above this one are for this subscriber */
+  from: number;
+  onEvent: (ev: StoreEvent) => void;
+  onError?: (err: Error) => void;
+}
+
+/** One etcd watch on a prefix and the watches following it. */
+interface WatchStream {
+  prefix: string;
+  /** every event after this revision is in `buffer` (or was delivered before anyone could need it) */
+  dropped: number;
+  buffer: StoreEvent[];
+  subs: Set<WatchSubscriber>;
+  watcher?: Watcher;
+  /** settles when the etcd watch is established (rejects if it could not be) */
+  ready: Promise<void>;
+  closed: boolean;
+}
+
 /** How many recent watch events are kept so that every watcher of a change gets the same object. */
 const RECENT_EVENTS = 4096;
 
@@ -101,40 +124,83 @@ export class EtcdStore implements Store {
     }
   }
 
+  /** One etcd watch per prefix, shared by the watches on that prefix (see watch()). */
+  private readonly streams = new Map<string, WatchStream>();
+
+  /**
+   * Watches on one prefix share one etcd watch (as Kubernetes' watch cache does): N API watches
+   * of pods in a namespace cost the apiserver one gRPC message per change, not N. A watch joins
+   * the prefix's stream when the stream still holds every event after its start revision (the
+   * last STREAM_REPLAY events are kept for that); older starts get an etcd watch of their own.
+   */
   async watch(prefix: string, fromRevision: number, onEvent: (ev: StoreEvent) => void, onError?: (err: Error) => void): Promise<StoreWatch> {
     const compacted = await this.compactedRevision();
     if (fromRevision < compacted) throw new StoreError('Expired', `revision ${fromRevision} has been compacted`);
-    let watcher: Watcher | undefined;
-    let stopped = false;
+    const sub: WatchSubscriber = { from: fromRevision, onEvent, onError };
+    let stream = this.streams.get(prefix);
+    if (stream && fromRevision >= stream.dropped) {
+      // replay what the stream already delivered after fromRevision, then follow it: no await in between
+      for (const ev of stream.buffer) if (ev.modRevision > fromRevision) onEvent(ev);
+      stream.subs.add(sub);
+    } else {
+      stream = this.openStream(prefix, fromRevision, sub, !stream);
+    }
+    const s = stream;
     try {
-      watcher = await this.client
-        .watch()
-        .prefix(prefix)
-        .withPreviousKV()
-        .startRevision(String(fromRevision + 1))
-        .create();
+      await s.ready;
     } catch (err) {
+      s.subs.delete(sub);
       mapErr(err);
     }
-    watcher
-      .on('put', (kv, prev) => {
-        if (!stopped) onEvent(this.shared('put', kv, prev));
-      })
-      .on('delete', (kv, prev) => {
-        if (!stopped) onEvent(this.shared('delete', kv, prev));
-      })
-      .on('error', (err) => {
-        if (stopped) return;
-        stopped = true;
-        void watcher?.cancel().catch(() => undefined);
-        onError?.(/compact/i.test(String(err.message)) ? new StoreError('Expired', err.message) : err);
-      });
     return {
       stop: () => {
-        stopped = true;
-        void watcher?.cancel().catch(() => undefined);
+        s.subs.delete(sub);
+        if (s.subs.size === 0) this.closeStream(s);
       },
     };
+  }
+
+  private openStream(prefix: string, fromRevision: number, first: WatchSubscriber, register: boolean): WatchStream {
+    const s: WatchStream = { prefix, dropped: fromRevision, buffer: [], subs: new Set([first]), ready: Promise.resolve(), closed: false };
+    if (register) this.streams.set(prefix, s);
+    const deliver = (ev: StoreEvent): void => {
+      if (s.closed) return;
+      s.buffer.push(ev);
+      if (s.buffer.length > STREAM_REPLAY) s.dropped = s.buffer.shift()!.modRevision;
+      for (const sub of [...s.subs]) if (s.subs.has(sub) && ev.modRevision > sub.from) sub.onEvent(ev);
+    };
+    s.ready = (async () => {
+      try {
+        s.watcher = await this.client.watch().prefix(prefix).withPreviousKV().startRevision(String(fromRevision + 1)).create();
+      } catch (err) {
+        this.closeStream(s);
+        throw err;
+      }
+      if (s.closed) {
+        void s.watcher.cancel().catch(() => undefined);
+        return;
+      }
+      s.watcher
+        .on('put', (kv, prev) => deliver(this.shared('put', kv, prev)))
+        .on('delete', (kv, prev) => deliver(this.shared('delete', kv, prev)))
+        .on('error', (err) => {
+          if (s.closed) return;
+          const subs = [...s.subs];
+          this.closeStream(s);
+          const e = /compact/i.test(String(err.message)) ? new StoreError('Expired', err.message) : err;
+          for (const sub of subs) sub.onError?.(e);
+        });
+    })();
+    s.ready.catch(() => undefined);
+    return s;
+  }
+
+  private closeStream(s: WatchStream): void {
+    if (s.closed) return;
+    s.closed = true;
+    s.subs.clear();
+    if (this.streams.get(s.prefix) === s) this.streams.delete(s.prefix);
+    void s.watcher?.cancel().catch(() => undefined);
   }
 
   /**

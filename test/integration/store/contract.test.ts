@@ -77,6 +77,31 @@ function contract(name: string, make: () => Promise<{ store: Store; close: () =>
     t.same(now.items.map((i) => `${i.key}=${i.value}`), ['/l/a=A', '/l/c=c', '/l/d=d']);
   });
 
+  t.test(`${name}: several watches on one prefix from different revisions each get exactly their events`, async (t) => {
+    const { store, close } = await make();
+    t.teardown(close);
+    const r0 = await store.create('/s0', b('before'));
+    const r1 = await store.create('/s/a', b('a'));
+    await store.create('/s/b', b('b'));
+    const seen: Record<string, string[]> = { w1: [], w2: [], w3: [] };
+    const watch = (name: string, from: number) => store.watch('/s/', from, (ev) => seen[name].push(ev.key));
+    const w1 = await watch('w1', r0);
+    const w2 = await watch('w2', r1);
+    await waitFor(() => seen.w1.length >= 2 && seen.w2.length >= 1);
+    await store.create('/s/c', b('c'));
+    await waitFor(() => seen.w1.length >= 3 && seen.w2.length >= 2);
+    w1.stop();
+    await store.create('/s/d', b('d'));
+    const w3 = await watch('w3', r0);
+    await waitFor(() => seen.w2.length >= 3 && seen.w3.length >= 4);
+    await new Promise((r) => setTimeout(r, 100));
+    w2.stop();
+    w3.stop();
+    t.same(seen.w1, ['/s/a', '/s/b', '/s/c'], 'from r0, stopped before d');
+    t.same(seen.w2, ['/s/b', '/s/c', '/s/d'], 'from r1: b on');
+    t.same(seen.w3, ['/s/a', '/s/b', '/s/c', '/s/d'], 'a late watch from r0 gets all of it');
+  });
+
   t.test(`${name}: watch from a revision replays, then streams; compaction expires old revisions`, async (t) => {
     const { store, close } = await make();
     t.teardown(close);
