@@ -3,38 +3,14 @@
 // running pods (same container IDs, none duplicated) and find every object. Failed requests per
 // path during the restart are printed as a comment (they are figures to report, not asserts).
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Service } from 'kubernetes-types/core/v1.js';
 import { startNetnsCluster, type NetnsCluster } from '../../helpers/netns-cluster.js';
+import { requestLoop, type RequestLoop } from '../../helpers/chaos.js';
 import { WEB_YAML, kubectl, kubectlJson, nodeContainers, rolloutStatus, waitFor } from './lib.js';
 
-interface Loop {
-  proc: ChildProcess;
-  lines: string[];
-  counts(): { ok: number; fail: number };
-  stop(): Promise<void>;
-}
-
-/** A bounded request loop inside the netns (at most 2000 tries, 0.1 s apart); one line per try. */
-function requestLoop(c: NetnsCluster, curlArgs: string): Loop {
-  const script = `i=0; while [ $i -lt 2000 ]; do i=$((i+1)); if curl -s -o /dev/null --fail --max-time 1 ${curlArgs}; then echo ok; else echo fail; fi; sleep 0.1; done`;
-  const proc = spawn('ip', ['netns', 'exec', c.netns, 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
-  const lines: string[] = [];
-  let buf = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-  });
-  const counts = () => ({ ok: lines.filter((l) => l === 'ok').length, fail: lines.filter((l) => l === 'fail').length });
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    process.kill(-proc.pid!, 'SIGKILL');
-    await exited;
-  };
-  return { proc, lines, counts, stop };
+/** A curl through CURLARGS, at most 2000 tries 0.1 s apart (the shared loop of the chaos tests). */
+function curlLoop(c: NetnsCluster, curlArgs: string): RequestLoop {
+  return requestLoop(c, `curl -s -o /dev/null --fail --max-time 1 ${curlArgs}`, { max: 2000 });
 }
 
 /** Every object the user made, by kind and name, with uids (a restart must keep them all). */
@@ -51,12 +27,12 @@ t.test('kill -9 skiff up under traffic, start again: pods adopted, objects kept'
   await rolloutStatus(c, 'web');
   const svc = await kubectlJson<Service>(c, ['get', 'svc', 'web']);
   const loops = {
-    nodePort: requestLoop(c, `http://${c.nodeIP}:${svc.spec!.ports![0].nodePort}/`),
-    clusterIP: requestLoop(c, `http://${svc.spec!.clusterIP}/`),
-    ingress: requestLoop(c, `-H 'Host: web.example.test' http://${c.nodeIP}/`),
+    nodePort: curlLoop(c, `http://${c.nodeIP}:${svc.spec!.ports![0].nodePort}/`),
+    clusterIP: curlLoop(c, `http://${svc.spec!.clusterIP}/`),
+    ingress: curlLoop(c, `-H 'Host: web.example.test' http://${c.nodeIP}/`),
   };
   t.teardown(() => Promise.all(Object.values(loops).map((l) => l.stop())));
-  await waitFor('every loop answered 5 times', async () => Object.values(loops).every((l) => l.counts().ok >= 5), 30_000);
+  await waitFor('every loop answered 5 times', async () => Object.values(loops).every((l) => l.lines.filter((x) => x === 'ok').length >= 5), 30_000);
   const before = { containers: await nodeContainers(c), objects: await inventory(c) };
   t.ok(before.containers.length >= 4, `${before.containers.length} pod containers (2 pods: sandbox + web) before the kill`);
   const atKill = Object.fromEntries(Object.entries(loops).map(([k, l]) => [k, l.lines.length]));
