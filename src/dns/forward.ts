@@ -71,6 +71,12 @@ function capTtl<R extends { answer: RR[]; authority: RR[]; additional: RR[] }>(r
 
 const log = componentLogger('dns');
 
+/**
+ * Least prefetch window: the server's packet cache asks the forwarder again once a second, so a
+ * window longer than that always sees a hit while the name is in use.
+ */
+const PREFETCH_MS = 1500;
+
 type Entry = { stored: number; expires: number; result: Omit<ForwardResult, 'cached'> };
 type Pending = { resolve: (m: Message) => void; reject: (e: Error) => void; q: Question; timer: NodeJS.Timeout };
 
@@ -102,16 +108,27 @@ export class Forwarder {
   /** Answers from cache or the upstreams; SERVFAIL when every upstream failed. */
   async resolve(q: Question): Promise<ForwardResult> {
     const key = cacheKey(q);
-    const hit = this.fromCache(key);
+    const hit = this.fromCache(key, q);
     if (hit) return hit;
-    const running = this.inflight.get(key);
-    if (running) return running;
+    return this.inflight.get(key) ?? this.ask(key, q);
+  }
+
+  /** One upstream query for `key`; identical questions join it until it settles. */
+  private ask(key: string, q: Question): Promise<ForwardResult> {
     const p = this.query(q).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
-  private fromCache(key: string): ForwardResult | undefined {
+  /**
+   * A cached answer, TTLs capped at the time it has left. In the last tenth of its life (at least
+   * the last PREFETCH_MS), a hit also refreshes it upstream in the background, so that a name
+   * asked often never expires: without that, every query for it in this process waited for the
+   * upstream once per cache lifetime (30 s), up to forwardTimeoutMs. The old entry is served,
+   * with its TTLs still decreasing, until it expires or the refresh replaces it; a failed refresh
+   * leaves it as it is.
+   */
+  private fromCache(key: string, q: Question): ForwardResult | undefined {
     const e = this.cache.get(key);
     if (!e) return undefined;
     const now = Date.now();
@@ -119,6 +136,9 @@ export class Forwarder {
       this.cache.delete(key);
       return undefined;
     }
+    const lifetime = e.expires - e.stored;
+    const window = Math.max(PREFETCH_MS, lifetime / 10);
+    if (e.expires - now <= window && lifetime >= 2 * window && !this.inflight.has(key)) void this.ask(key, q);
     const left = Math.max(0, Math.ceil((e.expires - now) / 1000));
     return { ...capTtl(e.result, left), cached: true };
   }
