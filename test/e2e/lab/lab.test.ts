@@ -104,6 +104,8 @@ t.test('3-node lab: spread, cross-node traffic, node failure', { skip: process.g
   t.equal(await wgetFrom(client, `http://${onNode(n1.name).ip}:8080/`), onNode(n1.name).name, 'node 2 -> pod on node 1');
   t.equal(await wgetFrom(client, `http://${onNode(n3.name).ip}:8080/`), onNode(n3.name).name, 'node 2 -> pod on node 3');
   const clusterIP = (await kubectl(['get', 'svc', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+  // the pods being Ready says nothing yet about node 2's proxy having their endpoints: wait for one answer
+  await poll(`ClusterIP ${clusterIP} answers from node 2`, 30_000, async () => (await wgetFrom(client, `http://${clusterIP}/`).catch(() => '')) || undefined);
   const seen = new Set<string>();
   for (let i = 0; i < 12; i++) seen.add(await wgetFrom(client, `http://${clusterIP}/`));
   t.ok([...seen].every((s) => running.some((p) => p.name === s)), `ClusterIP ${clusterIP} answered by web pods (${[...seen].join(', ')})`);
