@@ -8,21 +8,13 @@ import { spawn, execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 import { Session } from 'node:inspector';
 import { R } from '../../../src/api/registry.js';
 import { FakeApiClient } from '../../../src/client/fake.js';
 import { startIngress } from '../../../src/ingress/index.js';
+import { freePort } from './ports.js';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
-
-async function freePort(host = '127.0.0.1'): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** CPU ms per thread of this process (name: ms). */
 function threadCpu(): Record<string, number> {

@@ -20,11 +20,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 import { R } from '../../../src/api/registry.js';
 import { FakeApiClient } from '../../../src/client/fake.js';
 import { startIngress } from '../../../src/ingress/index.js';
 import { makeSelfSignedCertificate } from '../../../src/ingress/tls.js';
+import { freePort } from './ports.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -32,14 +32,6 @@ const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 20);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
 const HOST = 'bench.local';
-
-async function freePort(host = '127.0.0.1'): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface WrkResult { rps: number; p50ms: number; p99ms: number; requests: number; failed: number; slowerThan2s: number; cpuUsPerRequest?: number; load1m?: number }
 

@@ -1,13 +1,8 @@
 import type { KubeObject } from '../../api/object.js';
 import { labelSelectorMatches } from '../../api/labels.js';
+import type { PolicyRule } from '../../apiserver/auth/rbac.js';
 
-export interface PolicyRule {
-  verbs: string[];
-  apiGroups?: string[];
-  resources?: string[];
-  resourceNames?: string[];
-  nonResourceURLs?: string[];
-}
+export type { PolicyRule };
 
 export type ClusterRoleObj = KubeObject & {
   rules?: PolicyRule[];
