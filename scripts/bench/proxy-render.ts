@@ -1,10 +1,10 @@
 // Render-only bench: the whole ruleset for N Services x 10 endpoints, best of 5 (CPU ms). Prints JSON.
 //   node --import=<ts loader> scripts/bench/proxy-render.ts [N]
-import { assembleRuleset, renderRestore, renderServicePort } from '../../src/proxy/render.js';
+import { assembleRuleset, isLargeCluster, renderRestore, renderServicePort } from '../../src/proxy/render.js';
 import type { EndpointInfo, ServicePortInfo } from '../../src/proxy/model.js';
 
 const n = Number(process.argv[2] ?? 10000);
-const ctx = { nodeName: 'bench-node', clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12' };
+const ctx = { nodeName: 'bench-node', clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12', largeCluster: isLargeCluster(n * 10) };
 const input: [ServicePortInfo, EndpointInfo[]][] = [];
 for (let i = 0; i < n; i++) {
   const key = `ns${i % 50}/svc${i}:http/TCP`;

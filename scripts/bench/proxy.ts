@@ -18,13 +18,14 @@ import { hash16 } from '../../src/proxy/chains.js';
 import { makeService, makeSlice } from '../../src/proxy/fixtures.js';
 import { startProxy, type SyncReport } from '../../src/proxy/index.js';
 import type { EndpointInfo, ProxySnapshot, ServicePortInfo } from '../../src/proxy/model.js';
-import { assembleRuleset, renderRestore, renderRestoreChanges, renderServicePort, sharedFragmentsDiffer, type RenderContext, type ServiceRules } from '../../src/proxy/render.js';
+import { assembleRuleset, isLargeCluster, renderRestore, renderRestoreChanges, renderServicePort, sharedFragmentsDiffer, type RenderContext, type ServiceRules } from '../../src/proxy/render.js';
 
 const SIZES = (process.env.PROXY_BENCH_SIZES ?? '1000,5000,10000').split(',').map(Number);
 const LATENCY_SERVICES = Number(process.env.PROXY_BENCH_LATENCY_SERVICES ?? 10000);
 const EPS = 10;
 const fullPeer = process.argv.includes('--full-peer');
-const ctx: RenderContext = { nodeName: 'bench-node', clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12' };
+/** The context the Proxier renders n Services with (large-cluster mode above 1,000 endpoints). */
+const ctxFor = (n: number): RenderContext => ({ nodeName: 'bench-node', clusterCIDR: '10.244.0.0/16', serviceCIDR: '10.96.0.0/12', largeCluster: isLargeCluster(n * EPS) });
 
 const svcIP = (i: number) => `10.${96 + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}`;
 const epIP = (i: number, j: number) => {
@@ -111,6 +112,7 @@ async function withNetns<T>(fn: (host: LocalHost) => Promise<T>): Promise<T> {
 /** skiff: render, full restore, then one Service's endpoints change (partial restore). */
 async function benchSkiff(backend: IptablesBackend, n: number) {
   const snap = snapshot(n);
+  const ctx = ctxFor(n);
   const keys = [...snap.services.keys()].sort();
   const perSvc = new Map<string, ServiceRules>();
   const [doc, renderWallMs, renderCpuMs] = cpuOf(() => {

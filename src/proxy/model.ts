@@ -148,11 +148,24 @@ export function ipToNum(ip: string): number {
 
 /** Whether `ip` lies inside `cidr` (IPv4 a.b.c.d/n). */
 export function cidrContains(cidr: string, ip: string): boolean {
-  const [base, bitsStr] = cidr.split('/');
-  const bits = Number(bitsStr ?? 32);
-  if (bits === 0) return true;
-  const mask = bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
-  return ((ipToNum(base) & mask) >>> 0) === ((ipToNum(ip) & mask) >>> 0);
+  const [net, mask] = parsedCidr(cidr);
+  return ((ipToNum(ip) & mask) >>> 0) === net;
+}
+
+const cidrCache = new Map<string, [number, number]>();
+
+/** A CIDR as [network, mask], parsed once (the render asks once per service port, for the same few CIDRs). */
+function parsedCidr(cidr: string): [number, number] {
+  let c = cidrCache.get(cidr);
+  if (c === undefined) {
+    const [base, bitsStr] = cidr.split('/');
+    const bits = Number(bitsStr ?? 32);
+    const mask = bits <= 0 ? 0 : bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
+    c = [((ipToNum(base) & mask) >>> 0), mask];
+    if (cidrCache.size > 1000) cidrCache.clear();
+    cidrCache.set(cidr, c);
+  }
+  return c;
 }
 
 /**

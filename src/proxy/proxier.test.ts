@@ -111,6 +111,26 @@ t.test('endpoint change rewrites only that service chain; unchanged render is no
   t.equal(reports.at(-1)?.mode, 'noop');
 });
 
+t.test('above 1,000 endpoints, endpoint rules go without comments (large-cluster mode), and back', async (t) => {
+  const { client, ipt, handle, reports } = await setup(t);
+  const webRules = () => ipt.chains('nat').filter((c) => c.startsWith('SKIFF-SVC-')).flatMap((c) => ipt.rules('nat', c)).filter((r) => r.includes('DNAT --to-destination 10.244.1.5'));
+  t.match(webRules()[0], /--comment "default\/web:http -> 10.244.1.5:80"/, 'small cluster: commented');
+  const many = Array.from({ length: 999 }, (_, j) => ({ ip: `10.245.${j >> 8}.${j & 255}`, node: 'node-b' }));
+  await client.create(R.services, makeService({ name: 'big', clusterIP: '10.96.0.99', ports: [{ port: 80 }] }));
+  await client.create(R.endpointslices, makeSlice({ service: 'big', ports: [{ port: 8080 }], endpoints: many }));
+  await handle.proxier.idle();
+  t.equal(reports.at(-1)?.mode, 'full', '1,002 endpoints: the mode change re-renders everything');
+  t.notMatch(webRules()[0], /comment/, 'endpoint rules of other Services lost their comments too');
+  t.ok(ipt.rules('nat', 'SKIFF-SERVICES').some((r) => r.includes('"default/web:http cluster IP"')), 'the SERVICES jump keeps its comment');
+  t.same(ipt.trace({ src: '10.244.3.3', dst: '10.96.0.20', dport: 80, proto: 'tcp' }, opts).endpoints.sort(), ['10.244.1.5:80', '10.244.2.5:80'], 'same behaviour');
+  t.equal(ipt.trace({ src: '10.244.3.3', dst: '10.96.0.99', dport: 80, proto: 'tcp' }, opts).endpoints.length, 999);
+
+  await client.delete(R.endpointslices, 'big-abc', 'default');
+  await handle.proxier.idle();
+  t.equal(reports.at(-1)?.mode, 'full');
+  t.match(webRules()[0], /--comment "default\/web:http -> 10.244.1.5:80"/, 'back under the threshold: commented again');
+});
+
 t.test('service deleted: chains removed, REJECT gone, service IP dropped', async (t) => {
   const { client, ipt, handle } = await setup(t);
   await client.delete(R.services, 'web', 'default');

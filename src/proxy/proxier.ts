@@ -17,6 +17,7 @@ import { endpointsOf, sliceServiceKey, servicePortsOf, usableEndpoints, type End
 import {
   assembleRuleset,
   countRules,
+  isLargeCluster,
   renderRestore,
   renderRestoreChanges,
   renderServicePort,
@@ -81,6 +82,11 @@ export class Proxier extends EventEmitter {
   /** Ports as rendered by this sync, by service key; become `ports` once applied. */
   private readonly pendingPorts = new Map<string, { sps: ServicePortInfo[]; eps: Map<string, EndpointInfo[]> }>();
   private readonly healthServers?: ServiceHealthServers;
+  /** The render context: the node's settings plus large-cluster mode, which follows the endpoint count. */
+  private ctx: RenderContext;
+  /** Endpoints in each Service's slices, and their sum (large-cluster mode). */
+  private readonly endpointCounts = new Map<string, number>();
+  private totalEndpoints = 0;
   private lastApplied: Ruleset | null = null;
   private needFull = true;
   private lastSuccess = 0;
@@ -92,6 +98,7 @@ export class Proxier extends EventEmitter {
 
   constructor(private readonly o: ProxierOptions) {
     super();
+    this.ctx = { ...o.ctx };
     this.runner = new SyncRunner(() => this.syncProxyRules(), {
       minIntervalMs: o.minSyncIntervalMs,
       maxIntervalMs: o.fullResyncIntervalMs,
@@ -180,7 +187,7 @@ export class Proxier extends EventEmitter {
     const now = sps.map((sp) => sp.key);
     for (const sp of sps) {
       const list = eps.get(sp.key) ?? [];
-      const rules = renderServicePort(sp, list, this.o.ctx);
+      const rules = renderServicePort(sp, list, this.ctx);
       if (rules.anchor !== this.oldRules.get(sp.key)?.anchor) this.orderedKeys = undefined;
       this.rendered.set(sp.key, rules);
     }
@@ -210,8 +217,19 @@ export class Proxier extends EventEmitter {
   async syncProxyRules(): Promise<void> {
     if (!this.o.services.hasSynced() || !this.o.slices.hasSynced()) return;
     const started = performance.now();
-    const full = this.needFull;
-    const work = full ? new Set([...this.o.services.list().map((s) => objectKey(s)), ...this.portsBySvc.keys(), ...this.dirty]) : new Set(this.dirty);
+    let full = this.needFull;
+    const everything = () => new Set([...this.o.services.list().map((s) => objectKey(s)), ...this.portsBySvc.keys(), ...this.dirty]);
+    let work = full ? everything() : new Set(this.dirty);
+    this.countEndpoints(work);
+    if (isLargeCluster(this.totalEndpoints) !== !!this.ctx.largeCluster) {
+      // The mode changes every endpoint rule: re-render everything.
+      this.ctx = { ...this.o.ctx, largeCluster: isLargeCluster(this.totalEndpoints) };
+      if (!full) {
+        full = true;
+        work = everything();
+        this.countEndpoints(work);
+      }
+    }
     this.dirty.clear();
     const times = new Map<string, number>();
     for (const k of work) {
@@ -226,7 +244,7 @@ export class Proxier extends EventEmitter {
       let doc: RestoreDocument;
       const rewriteAll = full || !this.lastApplied;
       if (rewriteAll) {
-        next = assembleRuleset(this.orderedPorts(), this.o.ctx);
+        next = assembleRuleset(this.orderedPorts(), this.ctx);
         const stale = this.lastApplied ? staleAfter(this.lastApplied, next) : await this.staleChains(next);
         doc = renderRestore(next, null, stale, this.o.iptables.backend);
       } else {
@@ -275,7 +293,7 @@ export class Proxier extends EventEmitter {
     }
     if (sharedChanged) {
       rs.ports = this.orderedPorts();
-      const shared = renderSharedChains(rs.ports, this.o.ctx);
+      const shared = renderSharedChains(rs.ports, this.ctx);
       rs.servicesHead = shared.servicesHead;
       rs.servicesTail = shared.servicesTail;
       for (const table of ['nat', 'filter'] as const) {
@@ -287,6 +305,17 @@ export class Proxier extends EventEmitter {
       }
     }
     return renderRestoreChanges(rs, write, remove, this.o.iptables.backend);
+  }
+
+  /** Updates the endpoint counts of these Services from the slice cache (a length per slice, no parsing). */
+  private countEndpoints(svcKeys: Iterable<string>): void {
+    for (const k of svcKeys) {
+      let n = 0;
+      for (const s of this.o.slices.byIndex('service', k) as unknown as EndpointSlice[]) n += s.endpoints?.length ?? 0;
+      this.totalEndpoints += n - (this.endpointCounts.get(k) ?? 0);
+      if (n > 0) this.endpointCounts.set(k, n);
+      else this.endpointCounts.delete(k);
+    }
   }
 
   private recordSuccess(mode: SyncReport['mode'], started: number, next: Ruleset, latencies: number[]): void {

@@ -16,10 +16,10 @@ const ctx: RenderContext = { nodeName: 'node-a', clusterCIDR: '10.244.0.0/16', s
 const NODE_IP = '192.168.50.2';
 const traceOpts: TraceOptions = { localAddrs: [NODE_IP, '172.18.255.1'] };
 
-function render(objs: KubeObject[]): string {
+function render(objs: KubeObject[], c: RenderContext = ctx): string {
   const svcs = objs.filter((o) => o.kind === 'Service') as unknown as Service[];
   const slices = objs.filter((o) => o.kind === 'EndpointSlice') as unknown as EndpointSlice[];
-  return rulesetToText(renderRuleset(snapshotFromObjects(svcs, slices), ctx));
+  return rulesetToText(renderRuleset(snapshotFromObjects(svcs, slices), c));
 }
 
 async function loaded(objs: KubeObject[]): Promise<FakeIptables> {
@@ -92,6 +92,26 @@ t.test('golden renders per service shape', async (t) => {
     t.equal(render([...objs].reverse()), text, `${name} is deterministic`);
     // The kernel model must accept every render.
     await t.resolves(loaded(objs), `${name} restores`);
+  }
+});
+
+t.test('large-cluster mode: endpoint rules without comments, same packet paths', async (t) => {
+  const objs = [...shapes.clusterip, ...shapes.affinity];
+  const large = { ...ctx, largeCluster: true };
+  const text = render(objs, large);
+  const file = join(GOLDEN, 'large-cluster.rules');
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
+  t.equal(text, readFileSync(file, 'utf8'), `matches ${file}`);
+  const endpointLines = text.split('\n').filter((l) => l.startsWith('-A SKIFF-SVC-'));
+  t.ok(endpointLines.length >= 7, 'has hairpin, affinity and DNAT lines');
+  t.notOk(endpointLines.some((l) => l.includes('--comment')), 'none of them carries a comment');
+  t.ok(text.includes('--comment "default/web:http cluster IP"'), 'the SERVICES jump is still commented');
+  const small = new FakeIptables();
+  await small.restore(render(objs), { noflush: true });
+  const big = new FakeIptables();
+  await big.restore(text, { noflush: true });
+  for (const pkt of [tcp('10.244.3.3', '10.96.0.20', 80), tcp('10.244.1.5', '10.96.0.20', 80), tcp('10.244.3.3', '10.96.0.80', 80)]) {
+    t.same(big.trace(pkt, traceOpts), small.trace(pkt, traceOpts), `${pkt.src} -> ${pkt.dst}: same trace`);
   }
 });
 
