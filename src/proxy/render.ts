@@ -155,19 +155,49 @@ function renderEndpointRules(out: ChainText, chain: string, sp: ServicePortInfo,
     out.begin().push(head, large ? '' : ' hairpin ', large ? '' : ep.ip, tail, ' -s ', ep.ip, '/32 -j ', MARK_MASQ);
   }
   const affinity = sp.affinitySeconds > 0 ? sp.affinitySeconds : 0;
+  if (!affinity) {
+    // The common case, in as few pieces as possible (100,000 lines at 10k Services).
+    for (let i = 0; i < eps.length; i++) {
+      const ip = eps[i].ip;
+      const port = portSuffix(eps[i].port);
+      const mid = dnatMiddle(p, eps.length - i);
+      if (large) out.begin().push(head, mid, ip, port);
+      else out.begin().push(head, ' -> ', ip, port, '"', mid, ip, port);
+    }
+    return;
+  }
   const dests = eps.map((ep) => `${ep.ip}:${ep.port}`);
   const arrow = large ? '' : ' -> ';
-  if (affinity) {
-    const update = ` --update --seconds ${affinity} --reap --mask 255.255.255.255 --rsource`;
-    for (const dest of dests) out.begin().push(head, arrow, large ? '' : dest, tail, ' -m recent --name ', affinityName(sp.key, dest), update, dnat, dest);
-  }
+  const update = ` --update --seconds ${affinity} --reap --mask 255.255.255.255 --rsource`;
+  for (const dest of dests) out.begin().push(head, arrow, large ? '' : dest, tail, ' -m recent --name ', affinityName(sp.key, dest), update, dnat, dest);
   for (let i = 0; i < dests.length; i++) {
     const dest = dests[i];
     const left = dests.length - i;
     const stat = left > 1 ? ' -m statistic --mode random --probability ' : '';
-    const set = affinity ? ` -m recent --name ${affinityName(sp.key, dest)} --set --mask 255.255.255.255 --rsource` : '';
+    const set = ` -m recent --name ${affinityName(sp.key, dest)} --set --mask 255.255.255.255 --rsource`;
     out.begin().push(head, arrow, large ? '' : dest, tail, stat, left > 1 ? probability(left) : '', set, dnat, dest);
   }
+}
+
+const portSuffixes: string[] = [];
+
+/** `:PORT`, memoized (ports are small integers). */
+function portSuffix(port: number): string {
+  return (portSuffixes[port] ??= `:${port}`);
+}
+
+const dnatMiddles = new Map<string, string>();
+
+/** What a DNAT line without affinity holds between its comment and its destination, memoized per protocol and `left`. */
+function dnatMiddle(proto: string, left: number): string {
+  const key = `${proto}/${left}`;
+  let m = dnatMiddles.get(key);
+  if (m === undefined) {
+    m = `${left > 1 ? ` -m statistic --mode random --probability ${probability(left)}` : ''} -p ${proto} -j DNAT --to-destination `;
+    if (dnatMiddles.size > 10_000) dnatMiddles.clear();
+    dnatMiddles.set(key, m);
+  }
+  return m;
 }
 
 /** What the external-entry renderer needs to know about one service port. */
