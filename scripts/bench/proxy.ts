@@ -178,6 +178,9 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
       return p;
     });
     const firstFull = reports.find((r) => r.mode === 'full');
+    // Samples measure the steady state: collect what the earlier phases of this run left (the
+    // size runs' snapshots and documents) now, not in a major GC in the middle of the samples.
+    (globalThis as { gc?: () => void }).gc?.();
     const lat: number[] = [];
     const cpu: number[] = [];
     for (let s = 0; s < samples; s++) {
