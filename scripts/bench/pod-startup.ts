@@ -4,6 +4,11 @@
 // Prints JSON. Run as root (docker + skiff images for the docker runtime: scripts/images.sh):
 //   node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs scripts/bench/pod-startup.ts
 // Env: POD_STARTUP_N=30  POD_STARTUP_RUNTIMES=docker,netns  POD_STARTUP_WORKERS (kubelet pod workers, default: the kubelet's)
+//      POD_STARTUP_PEER=0 skips the docker peer (the same N pause + app pairs started with the Docker CLI
+//      directly, all at once, no skiff: the floor of this machine's Docker engine)
+// Each runtime also reports a timeline: per step, p50/p99 ms after the create call (created ->
+// kubelet saw it -> sandbox + network ready -> containers started -> status written -> Ready seen by
+// the bench's watch). The pods are created with spec.nodeName set, so there is no scheduler step.
 // Anchor: the Kubernetes SLO is p99 <= 5 s without image pulls; targets here p99 <= 3 s (docker)
 // and <= 300 ms (netns).
 import { readdirSync, readFileSync } from 'node:fs';
@@ -23,6 +28,7 @@ import { removeNetnsRuntimeState, removeNodeContainers } from '../../test/integr
 const N = Number(process.env.POD_STARTUP_N ?? 30);
 const RUNTIMES = (process.env.POD_STARTUP_RUNTIMES ?? 'docker,netns').split(',') as ('docker' | 'netns')[];
 const WORKERS = process.env.POD_STARTUP_WORKERS ? Number(process.env.POD_STARTUP_WORKERS) : undefined;
+const PEER = process.env.POD_STARTUP_PEER !== '0';
 
 /** CPU ms (user+sys, reaped children included) of processes, from /proc/PID/stat; clock ticks are 10 ms here. */
 function procCpu(): { pid: number; ppid: number; comm: string; ms: number }[] {
@@ -75,9 +81,16 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
   try {
     await api.client.create(R.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }).catch(() => undefined);
     await api.client.create(R.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName }, spec: { podCIDR: '10.244.60.0/24' } });
-    kubelet = await startKubelet({ client: api.client, host, nodeName, nodeIP: '192.0.2.60', dataDir, serverPort: 0, runtime, workers: WORKERS });
     const created = new Map<string, number>();
     const ready = new Map<string, number>();
+    const steps = new Map<string, Map<string, number>>();
+    const trace = (key: string, step: string): void => {
+      const name = key.split('/')[1];
+      const m = steps.get(name) ?? new Map<string, number>();
+      steps.set(name, m);
+      if (!m.has(step) && (step !== 'status' || m.has('started'))) m.set(step, performance.now()); // status: the first write after the start
+    };
+    kubelet = await startKubelet({ client: api.client, host, nodeName, nodeIP: '192.0.2.60', dataDir, serverPort: 0, runtime, workers: WORKERS, trace });
     const done = new Promise<void>((resolve) => {
       const w = api.client.watch<Kube<Pod>>(R.pods, { namespace: 'default' }, (ev) => {
         const p = ev.object;
@@ -90,7 +103,9 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
     });
     const command = ['sleep', '3600']; // busybox in the image (docker), the host's sleep (netns)
     const cpu0 = cpuSnapshot();
+    const self0 = process.cpuUsage();
     const t0 = performance.now();
+    if (process.env.KB3_WIN) console.error('WIN0', process.hrtime.bigint() / 1000n);
     await Promise.all(Array.from({ length: N }, async (_, i) => {
       const name = `bench-${i}`;
       created.set(name, performance.now());
@@ -100,13 +115,25 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([done, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`only ${ready.size}/${N} pods Ready after 120 s`)), 120_000); })])
       .finally(() => clearTimeout(timer));
+    if (process.env.KB3_WIN) console.error('WIN1', process.hrtime.bigint() / 1000n);
     const cpu = cpuSince(cpu0);
+    const self = process.cpuUsage(self0);
     const lat = [...ready.entries()].map(([n, t]) => t - created.get(n)!).sort((a, b) => a - b);
+    const timeline: Record<string, { p50: number; p99: number }> = {};
+    for (const step of ['seen', 'sandbox', 'started', 'status']) {
+      const after = [...steps.entries()].filter(([, m]) => m.has(step)).map(([n, m]) => m.get(step)! - created.get(n)!).sort((a, b) => a - b);
+      if (after.length > 0) timeline[step] = { p50: pct(after, 50), p99: pct(after, 99) };
+    }
+    timeline.ready = { p50: pct(lat, 50), p99: pct(lat, 99) };
     return {
       runtime, pods: N, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), maxMs: Math.round(lat[lat.length - 1]), allReadyMs: Math.round(Math.max(...ready.values()) - t0),
       // CPU from the first create to the last Ready: this process + its children (apiserver, kubelet, the
-      // commands it ran), and the Docker engine's daemons (shared: other users of dockerd count too)
-      cpuMsPerPod: { benchAndChildren: Math.round(cpu.benchMs / N), dockerEngine: Math.round(cpu.engineMs / N) },
+      // commands it ran), of which this process alone (apiserver + kubelet + the bench's watch), and the
+      // Docker engine's daemons (shared: other users of dockerd count too)
+      cpuMsPerPod: {
+        benchAndChildren: Math.round(cpu.benchMs / N), benchProcess: Math.round((self.user + self.system) / 1000 / N), dockerEngine: Math.round(cpu.engineMs / N),
+      },
+      timelineMsAfterCreate: timeline,
     };
   } finally {
     await kubelet?.stop();
@@ -118,12 +145,43 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
   }
 }
 
+/**
+ * The floor without skiff: N pause (`--network none`) + app (`--network container:`) pairs started
+ * with the Docker CLI directly, all at once, as the docker runtime does. Time from the first call to
+ * each pair's app container running (`docker run -d` returned), CPU of the CLI calls and of the engine.
+ */
+async function dockerPeer(): Promise<Record<string, unknown>> {
+  const label = `io.skiff.bench-peer=${uniqueName('p')}`;
+  const cpu0 = cpuSnapshot();
+  const t0 = performance.now();
+  const running: number[] = [];
+  try {
+    await Promise.all(Array.from({ length: N }, async (_, i) => {
+      const pause = `skiff-peer-${process.pid}-${i}`;
+      await execa('docker', ['run', '-d', '--name', pause, '--label', label, '--network', 'none', '--ipc', 'shareable', 'skiff/pause:3.9']);
+      await execa('docker', ['run', '-d', '--label', label, '--network', `container:${pause}`, '--ipc', `container:${pause}`,
+        '--entrypoint', 'sleep', 'skiff/busybox:1.36', '3600']);
+      running.push(performance.now() - t0);
+    }));
+    const cpu = cpuSince(cpu0);
+    running.sort((a, b) => a - b);
+    return {
+      runtime: 'docker-cli-peer', pods: N, p50Ms: pct(running, 50), p99Ms: pct(running, 99), allRunningMs: Math.round(running[running.length - 1]),
+      cpuMsPerPod: { cliCalls: Math.round(cpu.benchMs / N), dockerEngine: Math.round(cpu.engineMs / N) },
+    };
+  } finally {
+    const ids = String((await execa('docker', ['ps', '-aq', '--filter', `label=${label}`], { reject: false })).stdout).split('\n').filter(Boolean);
+    if (ids.length) await execa('docker', ['rm', '-f', '-v', ...ids], { reject: false });
+  }
+}
+
 const results: Record<string, unknown>[] = [];
 for (const r of RUNTIMES) {
   if (r === 'docker' && (await execa('docker', ['image', 'inspect', 'skiff/pause:3.9'], { reject: false })).exitCode !== 0) {
     results.push({ runtime: r, skipped: 'docker or skiff/pause:3.9 not available (scripts/images.sh)' });
     continue;
   }
+  if (r === 'docker' && PEER) results.push(await dockerPeer());
   results.push(await run(r));
 }
 console.log(JSON.stringify({ bench: 'pod-startup', cpus: cpus().length, loadavg: loadavg().map((x) => Math.round(x * 100) / 100), targets: { dockerP99Ms: 3000, netnsP99Ms: 300 }, results }, null, 2));

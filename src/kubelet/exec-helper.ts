@@ -140,15 +140,22 @@ export function sharedExecHelper(): ExecHelper {
   return (shared ??= new ExecHelper());
 }
 
+/** Pure: the argv that runs `cmd` inside the named netns: `nsenter --net=` (a setns, nothing more). */
+export function inNamedNetns(netns: string, cmd: string, args: readonly string[]): [string, string[]] {
+  return ['nsenter', [`--net=/var/run/netns/${netns}`, cmd, ...args]];
+}
+
 /**
- * A Host whose commands the exec helper spawns; inside `netns` when one is given, like LocalHost
- * (`ip netns exec NAME cmd ...`), with the same results and errors.
+ * A Host whose commands the exec helper spawns; inside `netns` when one is given, with the same
+ * results and errors as LocalHost. LocalHost enters with `ip netns exec NAME`, which also makes a
+ * mount namespace and mounts a sysfs for the command; the kubelet's commands (ip, sysctl, curl,
+ * docker) need neither, so this enters with `nsenter --net=` (~2 ms less CPU a command).
  */
 export class HelperHost implements Host {
   constructor(readonly netns: string | null, private readonly helper: ExecHelper = sharedExecHelper()) {}
 
   async exec(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const [file, argv] = this.netns ? ['ip', ['netns', 'exec', this.netns, cmd, ...args]] : [cmd, [...args]];
+    const [file, argv] = this.netns ? inNamedNetns(this.netns, cmd, args) : [cmd, [...args]];
     const r = await this.helper.run(file, argv, { input: opts.input, timeoutMs: opts.timeoutMs ?? 120_000 });
     const out: ExecResult = { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
     if (out.exitCode !== 0 && !opts.allowFail) {

@@ -22,7 +22,7 @@ import { NodeAgent, localFacts } from './node.js';
 import { ProbeRunner } from './probes.js';
 import { Backoff } from './pod/backoff.js';
 import { RuntimeCache } from './pod/snapshot.js';
-import { PodWorkers } from './pod/worker.js';
+import { PodWorkers, type PodTrace } from './pod/worker.js';
 import { startKubeletServer, type KubeletServer } from './streaming/server.js';
 
 const syncDuration = histogram({ name: 'skiff_kubelet_pod_sync_seconds', help: 'Duration of one pod sync', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
@@ -50,6 +50,8 @@ export interface KubeletOptions {
   runtimeImpl?: ContainerRuntime;
   /** Inject the pod network (unit tests) instead of the bridge plugin. */
   networkImpl?: PodNetwork;
+  /** Called at each step of a pod's startup (benchmarks: the per-phase timeline). */
+  trace?: PodTrace;
 }
 
 async function waitForPodCidr(client: ApiClient, nodeName: string, stopped: () => boolean): Promise<string> {
@@ -122,7 +124,9 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
     const podCidr = await waitForPodCidr(opts.client, opts.nodeName, () => stopped);
     let network = opts.networkImpl;
     if (!network) {
-      const bridge = new BridgePodNetwork(host, opts.bridgeName ?? 'skiff0', podCidr, join(opts.dataDir, 'ipam'));
+      // pod-side commands enter the pod netns by pid or name: from the root netns, not wrapped in the node's
+      const podHost = opts.host instanceof LocalHost ? new HelperHost(null) : host;
+      const bridge = new BridgePodNetwork(host, opts.bridgeName ?? 'skiff0', podCidr, join(opts.dataDir, 'ipam'), podHost);
       await bridge.bridge.setupNode();
       network = bridge;
       const syncRoutes = () => {
@@ -141,12 +145,17 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
       backoff: new Backoff(opts.restartBackoffMs?.initial ?? 10_000, opts.restartBackoffMs?.max ?? 300_000),
       events: new ApiEventRecorder(opts.client, 'kubelet', opts.nodeName),
       enqueue: (key, afterMs) => (afterMs ? queue.addAfter(key, afterMs) : queue.add(key)),
+      trace: opts.trace,
     });
     const w = workers;
     const mine = (p: Pod) => p.spec?.nodeName === opts.nodeName;
     const liveUids = () => new Set(podInformer.list().filter(mine).map((p) => p.metadata!.uid!));
     podInformer.addHandlers({
-      add: (p) => mine(p) && queue.add(objectKey(p)),
+      add: (p) => {
+        if (!mine(p)) return;
+        opts.trace?.(objectKey(p), 'seen');
+        queue.add(objectKey(p));
+      },
       update: (o, p) => mine(p) && podUpdateNeedsSync(o, p) && queue.add(objectKey(p)),
       delete: (p) => mine(p) && queue.add(objectKey(p)),
     });

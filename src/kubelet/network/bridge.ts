@@ -71,9 +71,13 @@ export function podIp(ref: NetnsRef, args: string[]): [string, string[]] {
   return 'pid' in ref ? inPodNetns(ref, 'ip', args) : ['ip', ['-n', ref.name, ...args]];
 }
 
-/** The apply shell of the bridge plugin: everything runs through the node's Host. */
+/**
+ * The apply shell of the bridge plugin: the node side runs through the node's Host; the pod side
+ * (which enters the pod netns by pid or name, wherever it starts from) through `podHost`, the root
+ * host when the node is itself a netns (tests, labs), so it is not wrapped twice.
+ */
 export class BridgeNetwork {
-  constructor(private readonly host: Host, readonly bridge: string, readonly podCidr: string) {}
+  constructor(private readonly host: Host, readonly bridge: string, readonly podCidr: string, private readonly podHost: Host = host) {}
 
   async setupNode(): Promise<void> {
     await this.host.exec('modprobe', ['br_netfilter'], { allowFail: true });
@@ -87,7 +91,7 @@ export class BridgeNetwork {
   /** The pod's IPv4 on eth0, when its netns already has one (adoption after a restart). */
   async currentPodIP(ref: NetnsRef): Promise<string | undefined> {
     const [cmd, args] = podIp(ref, ['-o', '-4', 'addr', 'show', 'dev', 'eth0']);
-    const r = await this.host.exec(cmd, args, { allowFail: true });
+    const r = await this.podHost.exec(cmd, args, { allowFail: true });
     const m = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout);
     return r.exitCode === 0 && m ? m[1] : undefined;
   }
@@ -103,7 +107,7 @@ export class BridgeNetwork {
       await this.host.exec('ip', ['-batch', '-'], { input: hostSide });
     }
     const [cmd, args] = podIp(ref, ['-batch', '-']);
-    const r = await this.host.exec(cmd, args, { input: renderPodSide(ip, this.podCidr), allowFail: true });
+    const r = await this.podHost.exec(cmd, args, { input: renderPodSide(ip, this.podCidr), allowFail: true });
     if (r.exitCode !== 0) {
       await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
       throw new SkiffError('ERR_POD_NETWORK', `configuring pod netns: ${r.stderr.trim()}`);

@@ -19,8 +19,9 @@ export interface PodNetwork {
 export class BridgePodNetwork implements PodNetwork {
   readonly bridge: BridgeNetwork;
   readonly ipam: FileIpam;
-  constructor(host: Host, bridgeName: string, podCidr: string, ipamDir: string) {
-    this.bridge = new BridgeNetwork(host, bridgeName, podCidr);
+  /** `podHost`: where pod-side commands start (they enter the pod netns themselves); default `host`. */
+  constructor(host: Host, bridgeName: string, podCidr: string, ipamDir: string, podHost: Host = host) {
+    this.bridge = new BridgeNetwork(host, bridgeName, podCidr, podHost);
     this.ipam = new FileIpam(ipamDir, podCidr);
   }
 

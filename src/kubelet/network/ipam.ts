@@ -41,10 +41,13 @@ export function release(state: IpamState, podUid: string): IpamState {
 
 /**
  * IPAM kept on disk (one JSON file per range, written atomically) so a kubelet restart never hands
- * out a live address twice. Calls are serialized.
+ * out a live address twice. Calls are serialized. The file is read once per instance and the state
+ * kept in memory afterwards (this instance is its only writer); every change is saved before the
+ * call returns.
  */
 export class FileIpam {
   private chain: Promise<unknown> = Promise.resolve();
+  private state?: IpamState;
   readonly cidr: string;
   constructor(private readonly dir: string, cidr: string) {
     this.cidr = cidrString(parseCidr(cidr));
@@ -70,16 +73,21 @@ export class FileIpam {
     }
   }
 
+  private async current(): Promise<IpamState> {
+    return (this.state ??= await this.load());
+  }
+
   private async save(s: IpamState): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const tmp = `${this.file}.tmp`;
     await writeFile(tmp, JSON.stringify(s, null, 1));
     await rename(tmp, this.file);
+    this.state = s;
   }
 
   allocate(podUid: string): Promise<string> {
     return this.serial(async () => {
-      const cur = await this.load();
+      const cur = await this.current();
       const { ip, state } = allocate(cur, podUid);
       if (state !== cur) await this.save(state);
       return ip;
@@ -88,7 +96,7 @@ export class FileIpam {
 
   release(podUid: string): Promise<void> {
     return this.serial(async () => {
-      const cur = await this.load();
+      const cur = await this.current();
       const next = release(cur, podUid);
       if (Object.keys(next.allocations).length !== Object.keys(cur.allocations).length) await this.save(next);
     });
@@ -97,7 +105,7 @@ export class FileIpam {
   /** Drops every allocation whose pod uid is not in `live` (garbage after crashes). */
   retain(live: Set<string>): Promise<void> {
     return this.serial(async () => {
-      const cur = await this.load();
+      const cur = await this.current();
       const allocations = Object.fromEntries(Object.entries(cur.allocations).filter(([, uid]) => live.has(uid)));
       if (Object.keys(allocations).length !== Object.keys(cur.allocations).length) await this.save({ ...cur, allocations });
     });

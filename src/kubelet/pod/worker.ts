@@ -33,7 +33,14 @@ export interface PodWorkerDeps {
   events?: EventRecorder;
   /** asks for another sync of the pod key, optionally later */
   enqueue(key: string, afterMs?: number): void;
+  trace?: PodTrace;
 }
+
+/**
+ * A pod's startup steps as the kubelet sees them: `seen` (informer add), `sandbox` (sandbox and
+ * network ready), `started` (containers started), `status` (status written).
+ */
+export type PodTrace = (podKey: string, step: 'seen' | 'sandbox' | 'started' | 'status') => void;
 
 /** In-memory per-pod state: waiting reasons, probers, the sandbox in use and the last status sent. */
 interface PodRecord {
@@ -109,7 +116,11 @@ export class PodWorkers {
     }
     let snap = await this.d.cache.fresh();
     const sandbox = await this.ensureSandbox(rec, snap);
-    if (!sandbox) return this.writeStatus(rec, await this.d.cache.fresh(), false);
+    if (!sandbox) {
+      await this.writeStatus(rec, await this.d.cache.fresh(), false);
+      return;
+    }
+    this.d.trace?.(key, 'sandbox');
     const volumes = await this.prepareFiles(rec).catch((err) => {
       for (const c of pod.spec?.containers ?? []) rec.waiting.set(c.name, { reason: 'CreateContainerConfigError', message: errorMessage(err) });
       return undefined;
@@ -117,8 +128,9 @@ export class PodWorkers {
     if (volumes) {
       const changed = await this.syncContainers(rec, sandbox, snap, volumes, key);
       if (changed) snap = await this.d.cache.fresh();
+      this.d.trace?.(key, 'started');
     }
-    await this.writeStatus(rec, snap, true);
+    if (await this.writeStatus(rec, snap, true)) this.d.trace?.(key, 'status');
   }
 
   private graceOf(pod: Pod): number {
@@ -404,7 +416,8 @@ export class PodWorkers {
     };
   }
 
-  private async writeStatus(rec: PodRecord, snap: RuntimeSnapshot, sandboxOk: boolean): Promise<void> {
+  /** Writes the pod's status when it changed; true when it wrote. */
+  private async writeStatus(rec: PodRecord, snap: RuntimeSnapshot, sandboxOk: boolean): Promise<boolean> {
     const spec = rec.pod.spec!;
     const init = (spec.initContainers ?? []).map((c) => this.view(rec, snap, c, 'init'));
     const initDone = init.every((v) => v.latest?.state === 'exited' && v.latest.exitCode === 0);
@@ -414,9 +427,10 @@ export class PodWorkers {
     const pv: PodView = { init, app, podIP: sandboxOk ? rec.podIP : '', hostIP: this.d.nodeIP, initDone, initFailed, runtime: this.d.runtime.name };
     const status = renderPodStatus(rec.pod as Kube<Pod>, pv);
     const json = JSON.stringify(status);
-    if (json === rec.lastStatus || json === JSON.stringify(rec.pod.status)) return;
+    if (json === rec.lastStatus || json === JSON.stringify(rec.pod.status)) return false;
     const m = rec.pod.metadata!;
     await this.d.client.patch(R.pods, m.name!, { status }, { namespace: m.namespace, type: 'merge', subresource: 'status' });
     rec.lastStatus = json;
+    return true;
   }
 }

@@ -10,6 +10,8 @@ import type { ContainerConfig, ContainerInfo, ContainerRuntime, ExecResultSync, 
 
 interface SandboxRecord { id: string; podUid: string; podName: string; namespace: string; netns: string; createdAt: number }
 interface ContainerRecord { id: string; sandboxId: string; podUid: string; netns: string; config: ContainerConfig; createdAt: number; startedAt: number }
+/** A container as this runtime tracks it: its record, its supervisor's pid, and how it ended (final once known). */
+interface LiveContainer { rec: ContainerRecord; sup?: number; exited?: { exitCode: number; finishedAt: number } }
 
 /**
  * Pure: the supervisor script a netns container runs under. It bind-mounts the volumes in a
@@ -58,6 +60,12 @@ function alive(pid: number): boolean {
 export class NetnsRuntime implements ContainerRuntime {
   readonly name = 'netns';
   /**
+   * What is on disk under `dir`, read once (the first call; a restarted kubelet adopts from it) and
+   * kept in memory afterwards: this runtime is the only writer of the records, so a relist reads no
+   * files, only the state the supervisors change (their pid alive, the exit file).
+   */
+  private state?: Promise<{ sandboxes: Map<string, SandboxRecord>; containers: Map<string, LiveContainer> }>;
+  /**
    * `host` is the node's netns seam; named pod netns are global objects and must be created from
    * the root mount namespace (an `ip netns add` under `ip netns exec` would bind-mount the new netns
    * inside that command's private mount namespace), so netns lifecycle goes through `rootHost`.
@@ -72,17 +80,32 @@ export class NetnsRuntime implements ContainerRuntime {
   private sbDir(): string { return join(this.dir, 'sandboxes'); }
   private cDir(id?: string): string { return id ? join(this.dir, 'containers', id) : join(this.dir, 'containers'); }
 
+  private loaded(): Promise<{ sandboxes: Map<string, SandboxRecord>; containers: Map<string, LiveContainer> }> {
+    this.state ??= (async () => {
+      const sandboxes = new Map((await this.readJson<SandboxRecord>(this.sbDir())).map((r) => [r.id, r]));
+      const containers = new Map<string, LiveContainer>();
+      for (const rec of await this.readJson<ContainerRecord>(this.cDir(), 'dir')) {
+        const sup = Number((await readFile(join(this.cDir(rec.id), 'supervisor.pid'), 'utf8').catch(() => '')).trim()) || undefined;
+        containers.set(rec.id, { rec, sup });
+      }
+      return { sandboxes, containers };
+    })();
+    return this.state;
+  }
+
   async ensureImage(): Promise<void> {
     // images are not used: commands run from the host filesystem
   }
 
   async runSandbox(cfg: SandboxConfig): Promise<SandboxInfo> {
+    const { sandboxes } = await this.loaded();
     const id = createHash('sha256').update(cfg.podUid + randomBytes(4).toString('hex')).digest('hex').slice(0, 12);
     const rec: SandboxRecord = { id, podUid: cfg.podUid, podName: cfg.podName, namespace: cfg.namespace, netns: `skp-${id.slice(0, 10)}`, createdAt: Date.now() };
     // loopback comes up with the pod network (the bridge plugin's pod-side batch)
     await this.rootHost.exec('ip', ['netns', 'add', rec.netns]);
     await mkdir(this.sbDir(), { recursive: true });
     await writeFile(join(this.sbDir(), `${id}.json`), JSON.stringify(rec));
+    sandboxes.set(id, rec);
     return this.toSandbox(rec);
   }
 
@@ -103,22 +126,23 @@ export class NetnsRuntime implements ContainerRuntime {
     return out;
   }
 
+  /** Sandboxes and containers from memory (RuntimeCache's relist): no file is read for a running container. */
+  async list(): Promise<{ sandboxes: SandboxInfo[]; containers: ContainerInfo[] }> {
+    return { sandboxes: await this.listSandboxes(), containers: await this.listContainers() };
+  }
+
   async listSandboxes(): Promise<SandboxInfo[]> {
-    return (await this.readJson<SandboxRecord>(this.sbDir())).map((r) => this.toSandbox(r));
+    return [...(await this.loaded()).sandboxes.values()].map((r) => this.toSandbox(r));
   }
 
   async removeSandbox(id: string): Promise<void> {
-    const p = join(this.sbDir(), `${id}.json`);
-    const txt = await readFile(p, 'utf8').catch(() => undefined);
-    if (!txt) return;
-    const rec = JSON.parse(txt) as SandboxRecord;
-    for (const c of await this.records()) if (c.sandboxId === id) await this.removeContainer(c.id);
+    const { sandboxes, containers } = await this.loaded();
+    const rec = sandboxes.get(id);
+    if (!rec) return;
+    for (const c of [...containers.values()]) if (c.rec.sandboxId === id) await this.removeContainer(c.rec.id);
     await this.rootHost.exec('ip', ['netns', 'delete', rec.netns], { allowFail: true });
-    await rm(p, { force: true });
-  }
-
-  private records(): Promise<ContainerRecord[]> {
-    return this.readJson<ContainerRecord>(this.cDir(), 'dir');
+    await rm(join(this.sbDir(), `${id}.json`), { force: true });
+    sandboxes.delete(id);
   }
 
   async createContainer(sandbox: SandboxInfo, cfg: ContainerConfig): Promise<string> {
@@ -127,21 +151,24 @@ export class NetnsRuntime implements ContainerRuntime {
     for (const m of cfg.mounts) {
       if (!existsSync(m.containerPath)) throw new SkiffError('ERR_CREATE_CONTAINER', `netns runtime: mount target ${m.containerPath} must exist on the host`);
     }
+    const { containers } = await this.loaded();
     const id = randomBytes(8).toString('hex');
     const rec: ContainerRecord = { id, sandboxId: sandbox.id, podUid: sandbox.podUid, netns: sandbox.netns.name, config: cfg, createdAt: Date.now(), startedAt: 0 };
     await mkdir(this.cDir(id), { recursive: true });
     await writeFile(join(this.cDir(id), 'record.json'), JSON.stringify(rec));
+    containers.set(id, { rec });
     return id;
   }
 
-  private async record(id: string): Promise<ContainerRecord> {
-    const txt = await readFile(join(this.cDir(id), 'record.json'), 'utf8').catch(() => undefined);
-    if (!txt) throw new SkiffError('ERR_NO_CONTAINER', `no such container ${id}`);
-    return JSON.parse(txt) as ContainerRecord;
+  private async live(id: string): Promise<LiveContainer> {
+    const c = (await this.loaded()).containers.get(id);
+    if (!c) throw new SkiffError('ERR_NO_CONTAINER', `no such container ${id}`);
+    return c;
   }
 
   async startContainer(id: string): Promise<void> {
-    const rec = await this.record(id);
+    const c = await this.live(id);
+    const { rec } = c;
     const dir = this.cDir(id);
     const argv = [...rec.config.command, ...rec.config.args];
     // `ip netns exec` also gives the supervisor its own mount namespace (a slave of the host's), so
@@ -149,18 +176,17 @@ export class NetnsRuntime implements ContainerRuntime {
     const pid = await this.launch('ip', ['netns', 'exec', rec.netns, 'sh', '-c', renderSupervisor(rec.config, dir), 'sh', ...argv], {
       log: join(dir, 'log'), env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(rec.config.env) },
     });
-    rec.startedAt = Date.now();
+    const started = { ...rec, startedAt: Date.now() };
     await writeFile(join(dir, 'supervisor.pid'), String(pid));
-    await writeFile(join(dir, 'record.json'), JSON.stringify(rec));
-  }
-
-  private async pids(id: string): Promise<{ sup?: number; child?: number }> {
-    const read = async (f: string) => Number((await readFile(join(this.cDir(id), f), 'utf8').catch(() => '')).trim()) || undefined;
-    return { sup: await read('supervisor.pid'), child: await read('child.pid') };
+    await writeFile(join(dir, 'record.json'), JSON.stringify(started));
+    c.rec = started;
+    c.sup = pid;
   }
 
   async stopContainer(id: string, graceSeconds: number): Promise<void> {
-    const { sup, child } = await this.pids(id);
+    const c = (await this.loaded()).containers.get(id);
+    const sup = c?.sup;
+    const child = Number((await readFile(join(this.cDir(id), 'child.pid'), 'utf8').catch(() => '')).trim()) || undefined;
     const exitFile = join(this.cDir(id), 'exit');
     if (!sup || !alive(sup)) return;
     process.kill(sup, 'SIGTERM');
@@ -177,28 +203,53 @@ export class NetnsRuntime implements ContainerRuntime {
   async removeContainer(id: string): Promise<void> {
     await this.stopContainer(id, 0).catch(() => undefined);
     await rm(this.cDir(id), { recursive: true, force: true });
+    (await this.loaded()).containers.delete(id);
   }
 
   async listContainers(): Promise<ContainerInfo[]> {
     const out: ContainerInfo[] = [];
-    for (const rec of await this.records()) {
-      const dir = this.cDir(rec.id);
-      const exitTxt = await readFile(join(dir, 'exit'), 'utf8').catch(() => undefined);
-      const { sup } = await this.pids(rec.id);
-      let state: ContainerInfo['state'] = rec.startedAt === 0 ? 'created' : exitTxt !== undefined ? 'exited' : sup && alive(sup) ? 'running' : 'exited';
-      const finishedAt = exitTxt !== undefined ? (await stat(join(dir, 'exit'))).mtimeMs : state === 'exited' ? Date.now() : 0;
-      if (state === 'running' && !existsSync(`/var/run/netns/${rec.netns}`)) state = 'exited';
-      out.push({
-        id: rec.id, podUid: rec.podUid, name: rec.config.name, role: rec.config.role, attempt: rec.config.attempt, image: rec.config.image, imageId: '',
-        state, exitCode: exitTxt !== undefined ? Number(exitTxt.trim()) : state === 'exited' ? 137 : 0, oomKilled: false,
-        createdAt: rec.createdAt, startedAt: rec.startedAt, finishedAt,
-      });
-    }
+    for (const c of (await this.loaded()).containers.values()) out.push(await this.observe(c));
     return out;
   }
 
+  /**
+   * A container's state: from memory once it exited (final), else from its supervisor: alive and no
+   * exit file means running (a signal-0 and a stat, no file read); otherwise the exit file decides.
+   */
+  private async observe(c: LiveContainer): Promise<ContainerInfo> {
+    const { rec } = c;
+    const exitFile = join(this.cDir(rec.id), 'exit');
+    let state: ContainerInfo['state'] = rec.startedAt === 0 ? 'created' : 'running';
+    let exitCode = 0;
+    let finishedAt = 0;
+    if (c.exited) {
+      ({ exitCode, finishedAt } = c.exited);
+      state = 'exited';
+    } else if (state === 'running' && (existsSync(exitFile) || !c.sup || !alive(c.sup))) {
+      const exitTxt = await readFile(exitFile, 'utf8').catch(() => undefined);
+      state = 'exited';
+      if (exitTxt !== undefined) {
+        exitCode = Number(exitTxt.trim());
+        finishedAt = (await stat(exitFile)).mtimeMs;
+        c.exited = { exitCode, finishedAt };
+      } else {
+        exitCode = 137;
+        finishedAt = Date.now();
+      }
+    }
+    if (state === 'running' && !existsSync(`/var/run/netns/${rec.netns}`)) {
+      state = 'exited';
+      exitCode = 137;
+      finishedAt = Date.now();
+    }
+    return {
+      id: rec.id, podUid: rec.podUid, name: rec.config.name, role: rec.config.role, attempt: rec.config.attempt, image: rec.config.image, imageId: '',
+      state, exitCode, oomKilled: false, createdAt: rec.createdAt, startedAt: rec.startedAt, finishedAt,
+    };
+  }
+
   async execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResultSync> {
-    const rec = await this.record(id);
+    const { rec } = await this.live(id);
     const r = await this.rootHost.exec('ip', ['netns', 'exec', rec.netns, ...cmd], { allowFail: true, timeoutMs });
     return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
   }
