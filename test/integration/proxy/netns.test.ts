@@ -144,6 +144,25 @@ if (process.getuid?.() !== 0) {
     t.same([...countByName(r.replies).keys()].sort(), ['p1', 'p2']);
   });
 
+  t.test('large-cluster mode (over 1,000 endpoints): uncommented endpoint rules in the kernel, same traffic', async (t) => {
+    const many = Array.from({ length: 1000 }, (_, j) => ep(`10.245.${j >> 8}.${j & 255}`, { node: 'node-b' }));
+    await client.create(R.services, makeService({ name: 'big', clusterIP: '10.96.0.30', ports: [{ port: 80 }] }));
+    await client.create(R.endpointslices, tcpSlice('big', many));
+    await settle();
+    const save = await lab.nodeExec('iptables-nft-save', '-t', 'nat');
+    const dnat = save.split('\n').filter((l) => l.startsWith('-A SKIFF-SVC-') && l.includes('DNAT'));
+    t.ok(dnat.length > 1000, `${dnat.length} DNAT rules`);
+    t.notOk(dnat.some((l) => l.includes('--comment')), 'endpoint rules carry no comment');
+    t.match(save, /--comment "default\/web: cluster IP"/, 'the SERVICES jumps keep theirs');
+    t.same([...countByName((await lab.probe('c', ['tcp', '10.96.0.20', 80, 60])).replies).keys()].sort(), ['p1', 'p2'], 'cluster IP spreads');
+    t.equal(countByName((await lab.probe('c', ['tcp', '10.96.0.21', 80, 20])).replies).size, 1, 'affinity sticks');
+    t.same((await lab.probe('p1', ['tcp', '10.96.0.25', 80, 3])).replies, Array(3).fill(`p1 ${GATEWAY}`), 'hairpin');
+    await client.delete(R.services, 'big', 'default');
+    await client.delete(R.endpointslices, 'big-abc', 'default');
+    await settle();
+    t.match(await lab.nodeExec('iptables-nft-save', '-t', 'nat'), /--comment "default\/web: -> 10\.244\.1\.11:8080"/, 'back under the threshold: commented');
+  });
+
   t.test('cleanupProxyRules removes every SKIFF- chain, jump and LB address', async (t) => {
     await proxy!.stop();
     proxy = undefined;
