@@ -56,7 +56,7 @@ interface Flight {
   logged?: boolean;
 }
 
-const RETRYABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ECONNRESET_BEFORE_SEND', 'ETIMEDOUT_CONNECT']);
+export const RETRYABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ECONNRESET_BEFORE_SEND', 'ETIMEDOUT_CONNECT']);
 const BODYLESS_H2 = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 
 function hasBody(req: Req): boolean {
@@ -91,10 +91,10 @@ export class RequestHandler {
     HTTP: new http.Agent({ keepAlive: true, maxFreeSockets: 512, timeout: 60_000, scheduling: 'lifo', noDelay: true } as http.AgentOptions),
     HTTPS: new https.Agent({ keepAlive: true, maxFreeSockets: 512, timeout: 60_000, scheduling: 'lifo', rejectUnauthorized: false, noDelay: true } as https.AgentOptions),
   };
-  private readonly noRoute: RouteStats;
-  private readonly access?: AccessLog;
+  readonly noRoute: RouteStats;
+  readonly access?: AccessLog;
 
-  constructor(table: CompiledTable, private readonly opts: HandlerOptions, private readonly metrics: IngressMetrics) {
+  constructor(table: CompiledTable, readonly opts: HandlerOptions, readonly metrics: IngressMetrics) {
     this.table = table;
     this.state = new BalancerState(opts.failTimeoutMs);
     this.noRoute = metrics.stats('', '', '');
@@ -336,7 +336,7 @@ export class RequestHandler {
  * The JSON access log: pino on its own asynchronous, buffered destination (one write per 4 KiB
  * or per second instead of one per request).
  */
-class AccessLog {
+export class AccessLog {
   private readonly dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
   private readonly log = pino({ level: logger.level, base: { pid: process.pid, component: 'ingress-access' }, timestamp: pino.stdTimeFunctions.isoTime }, this.dest);
   private readonly timer = setInterval(() => this.dest.flush(), 1000).unref();
@@ -356,7 +356,7 @@ class AccessLog {
 }
 
 /** 504 for timeouts, 502 for every other upstream failure (as nginx). */
-function errorStatus(code: string): number {
+export function errorStatus(code: string): number {
   return code === 'ETIMEDOUT_READ' || code === 'ETIMEDOUT_CONNECT' ? 504 : 502;
 }
 

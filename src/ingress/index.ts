@@ -40,6 +40,8 @@ export interface IngressOptions extends Partial<ListenerLimits> {
   statusLease?: boolean;
   /** identity in the status Lease, default hostname-pid-random */
   identity?: string;
+  /** keep-alive HTTP/1.1 on raw sockets (fastpath.ts), default true; false: node:http only */
+  fastPath?: boolean;
 }
 
 export interface IngressHandle {
@@ -78,6 +80,7 @@ export async function startIngress(opts: IngressOptions): Promise<IngressHandle>
     accessLog: opts.accessLog ?? true,
     maxTries: 3,
     failTimeoutMs: 10_000,
+    fastPath: opts.fastPath ?? true,
   };
   const server = new IngressServer(serverOpts, metrics);
   const ports = await server.listen(bind, opts.httpPort, opts.httpsPort);

@@ -18,12 +18,17 @@ const TEXT: Record<number, string> = {
   504: '504 Gateway Time-out',
 };
 
+/** The plain-text body of a status the proxy answers itself. */
+export function statusBody(status: number): string {
+  return status === 204 || status === 304 ? '' : `${TEXT[status] ?? String(status)}\n`;
+}
+
 export function sendStatus(res: Res, status: number, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = status === 204 || status === 304 ? '' : `${TEXT[status] ?? String(status)}\n`;
+  const body = statusBody(status);
   res.writeHead(status, { server: SERVER_HEADER, 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...headers });
   res.end(body);
 }

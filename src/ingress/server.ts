@@ -1,6 +1,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { FastPath, isHttp1 } from './fastpath.js';
 import { RequestHandler, type HandlerOptions } from './handler.js';
 import { compileTable } from './match.js';
 import type { IngressMetrics } from './metrics.js';
@@ -28,6 +29,8 @@ export const DEFAULT_LIMITS: ListenerLimits = { headersTimeoutMs: 20_000, reques
 
 export interface ServerOptions extends HandlerOptions, ListenerLimits {
   defaultCert: PemPair;
+  /** serve keep-alive HTTP/1.1 on raw sockets (fastpath.ts); false: node:http for everything */
+  fastPath?: boolean;
 }
 
 const EMPTY: RouteTable = { hosts: {}, wildcards: {}, backends: {}, sni: {}, certs: {}, tlsHosts: [] };
@@ -37,6 +40,8 @@ export class IngressServer {
   readonly certs: CertStore;
   readonly http: http.Server;
   readonly https: http2.Http2SecureServer;
+  /** keep-alive HTTP/1.1 on raw sockets; the servers above take what it does not handle */
+  readonly fast: FastPath;
   private readonly sockets = new Set<Socket>();
 
   constructor(private readonly opts: ServerOptions, private readonly metrics: IngressMetrics) {
@@ -66,6 +71,11 @@ export class IngressServer {
     const h1 = this.https as unknown as { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number; maxHeaderSize: number };
     Object.assign(h1, { headersTimeout: opts.headersTimeoutMs, requestTimeout: opts.requestTimeoutMs, keepAliveTimeout: opts.keepAliveTimeoutMs, connectionsCheckingInterval: checkMs, maxHeaderSize: opts.maxHeaderSize });
     this.https.setTimeout(opts.keepAliveTimeoutMs);
+    this.fast = new FastPath(this.handler, opts);
+    if (opts.fastPath !== false) {
+      this.fast.attach(this.http, 'connection', () => true);
+      this.fast.attach(this.https, 'secureConnection', isHttp1);
+    }
     for (const s of [this.http, this.https] as NetServer[]) {
       s.on('connection', (sock: Socket) => {
         this.sockets.add(sock);
@@ -107,6 +117,7 @@ export class IngressServer {
   async close(graceMs = 2000): Promise<void> {
     const closed = Promise.all([this.http, this.https].map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
     this.http.closeIdleConnections();
+    this.fast.stop();
     const timer = setTimeout(() => {
       for (const s of this.sockets) s.destroy();
     }, graceMs);
