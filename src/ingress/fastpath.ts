@@ -80,6 +80,11 @@ export class FastPath {
   }
 }
 
+function hasBareLf(b: Buffer): boolean {
+  for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) if (i === 0 || b[i - 1] !== 13) return true;
+  return false;
+}
+
 /** ALPN of an HTTPS connection the fast path serves: HTTP/1.1 or none. */
 export function isHttp1(s: Socket): boolean {
   const p = (s as TLSSocket).alpnProtocol;
@@ -136,9 +141,15 @@ class ClientConn {
     else if (this.buf.length > PIPELINE_MAX) this.sock.pause();
   };
 
+  /** The client half-closed: as node:http (allowHalfOpen off), a request in flight is aborted. */
   private readonly onEnd = (): void => {
     this.readEnded = true;
-    if (!this.ex) this.next();
+    if (this.ex) {
+      this.ex.clientGone();
+      this.ex = undefined;
+      this.gone = true;
+      this.sock.end();
+    } else this.next();
   };
 
   private readonly onClose = (): void => {
@@ -170,6 +181,7 @@ class ClientConn {
       const end = buf.indexOf(CRLF2);
       if (end < 0) {
         if (buf.length > limit) this.reject(431);
+        else if (hasBareLf(buf)) this.reject(400); // would never see a CRLFCRLF
         return;
       }
       if (end + 4 > limit) return this.reject(431);
