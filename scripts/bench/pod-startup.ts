@@ -105,7 +105,6 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
     const cpu0 = cpuSnapshot();
     const self0 = process.cpuUsage();
     const t0 = performance.now();
-    if (process.env.KB3_WIN) console.error('WIN0', process.hrtime.bigint() / 1000n);
     await Promise.all(Array.from({ length: N }, async (_, i) => {
       const name = `bench-${i}`;
       created.set(name, performance.now());
@@ -115,7 +114,6 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([done, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`only ${ready.size}/${N} pods Ready after 120 s`)), 120_000); })])
       .finally(() => clearTimeout(timer));
-    if (process.env.KB3_WIN) console.error('WIN1', process.hrtime.bigint() / 1000n);
     const cpu = cpuSince(cpu0);
     const self = process.cpuUsage(self0);
     const lat = [...ready.entries()].map(([n, t]) => t - created.get(n)!).sort((a, b) => a - b);

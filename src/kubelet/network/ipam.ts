@@ -41,13 +41,16 @@ export function release(state: IpamState, podUid: string): IpamState {
 
 /**
  * IPAM kept on disk (one JSON file per range, written atomically) so a kubelet restart never hands
- * out a live address twice. Calls are serialized. The file is read once per instance and the state
- * kept in memory afterwards (this instance is its only writer); every change is saved before the
- * call returns.
+ * out a live address twice. The file is read once per instance and the state kept in memory (this
+ * instance is its only writer); changes are made in memory one at a time, and every change is on
+ * disk before its call returns. Writes coalesce: changes made while a write runs share the next one,
+ * so 30 pods starting at once wait for two or three writes, not thirty in a row.
  */
 export class FileIpam {
-  private chain: Promise<unknown> = Promise.resolve();
   private state?: IpamState;
+  private loading?: Promise<IpamState>;
+  private writing?: Promise<void>;
+  private nextWrite?: Promise<void>;
   readonly cidr: string;
   constructor(private readonly dir: string, cidr: string) {
     this.cidr = cidrString(parseCidr(cidr));
@@ -55,12 +58,6 @@ export class FileIpam {
 
   private get file(): string {
     return join(this.dir, `${this.cidr.replace(/[./]/g, '_')}.json`);
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => undefined);
-    return p;
   }
 
   async load(): Promise<IpamState> {
@@ -73,41 +70,64 @@ export class FileIpam {
     }
   }
 
+  /** The state in memory, read from disk on first use (concurrent first calls share the read). */
   private async current(): Promise<IpamState> {
-    return (this.state ??= await this.load());
+    if (this.state) return this.state;
+    this.loading ??= this.load().finally(() => { this.loading = undefined; });
+    const s = await this.loading;
+    return (this.state ??= s);
   }
 
-  private async save(s: IpamState): Promise<void> {
+  /** Applies a pure change to the state in memory and waits until it is on disk. */
+  private async change<T>(fn: (s: IpamState) => { result: T; state: IpamState }): Promise<T> {
+    await this.current();
+    const { result, state } = fn(this.state!);
+    if (state !== this.state) {
+      this.state = state;
+      await this.persist();
+    }
+    return result;
+  }
+
+  /** Writes the state as it is when the write starts; a call during a write waits for one more (shared). */
+  private persist(): Promise<void> {
+    if (!this.writing) {
+      this.writing = this.write(this.state!).finally(() => { this.writing = undefined; });
+      return this.writing;
+    }
+    this.nextWrite ??= this.writing.catch(() => undefined).then(() => {
+      this.nextWrite = undefined;
+      return this.persist();
+    });
+    return this.nextWrite;
+  }
+
+  private async write(s: IpamState): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const tmp = `${this.file}.tmp`;
     await writeFile(tmp, JSON.stringify(s, null, 1));
     await rename(tmp, this.file);
-    this.state = s;
   }
 
   allocate(podUid: string): Promise<string> {
-    return this.serial(async () => {
-      const cur = await this.current();
+    return this.change((cur) => {
       const { ip, state } = allocate(cur, podUid);
-      if (state !== cur) await this.save(state);
-      return ip;
+      return { result: ip, state };
     });
   }
 
   release(podUid: string): Promise<void> {
-    return this.serial(async () => {
-      const cur = await this.current();
+    return this.change((cur) => {
       const next = release(cur, podUid);
-      if (Object.keys(next.allocations).length !== Object.keys(cur.allocations).length) await this.save(next);
+      return { result: undefined, state: Object.keys(next.allocations).length !== Object.keys(cur.allocations).length ? next : cur };
     });
   }
 
   /** Drops every allocation whose pod uid is not in `live` (garbage after crashes). */
   retain(live: Set<string>): Promise<void> {
-    return this.serial(async () => {
-      const cur = await this.current();
+    return this.change((cur) => {
       const allocations = Object.fromEntries(Object.entries(cur.allocations).filter(([, uid]) => live.has(uid)));
-      if (Object.keys(allocations).length !== Object.keys(cur.allocations).length) await this.save({ ...cur, allocations });
+      return { result: undefined, state: Object.keys(allocations).length !== Object.keys(cur.allocations).length ? { ...cur, allocations } : cur };
     });
   }
 }

@@ -44,6 +44,7 @@ t.test('FileIpam survives a restart and serializes concurrent calls', async (t) 
   const ips = await Promise.all(Array.from({ length: 20 }, (_, i) => a.allocate(`pod${i}`)));
   t.equal(new Set(ips).size, 20, 'no duplicates under concurrency');
   const b = new FileIpam(dir, '10.2.0.0/24');
+  t.same(Object.keys((await b.load()).allocations).sort(), [...ips].sort(), 'every concurrent allocation is on disk (writes coalesce)');
   t.equal(await b.allocate('pod3'), ips[3], 'a new instance reads the state');
   const fresh = await b.allocate('new');
   t.notOk(ips.includes(fresh), 'never hands out a live address');

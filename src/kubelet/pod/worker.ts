@@ -54,6 +54,8 @@ interface PodRecord {
   /** the runtime's message of the last failed pull, per container */
   pullErrors: Map<string, string>;
   lastStatus?: string;
+  /** resolv.conf + hosts as last written (they are rewritten only when they change) */
+  etcFiles?: string;
 }
 
 /** Pure: the effective imagePullPolicy (":latest" or no tag means Always). */
@@ -176,9 +178,13 @@ export class PodWorkers {
   /** resolv.conf, hosts and volumes on the node; returns volume name -> host path. */
   private async prepareFiles(rec: PodRecord): Promise<Map<string, string>> {
     const dir = this.podDir(rec.uid);
-    await mkdir(join(dir, 'etc'), { recursive: true });
-    await writeFile(join(dir, 'etc', 'resolv.conf'), renderResolvConf(rec.pod as Kube<Pod>, this.d.dns));
-    await writeFile(join(dir, 'etc', 'hosts'), renderHosts(rec.pod as Kube<Pod>, rec.podIP, this.d.dns.clusterDomain));
+    const resolv = renderResolvConf(rec.pod as Kube<Pod>, this.d.dns);
+    const hosts = renderHosts(rec.pod as Kube<Pod>, rec.podIP, this.d.dns.clusterDomain);
+    if (rec.etcFiles !== resolv + '\0' + hosts) {
+      await mkdir(join(dir, 'etc'), { recursive: true });
+      await Promise.all([writeFile(join(dir, 'etc', 'resolv.conf'), resolv), writeFile(join(dir, 'etc', 'hosts'), hosts)]);
+      rec.etcFiles = resolv + '\0' + hosts;
+    }
     return syncVolumes(rec.pod as Kube<Pod>, { client: this.d.client, podDir: dir, podIP: rec.podIP, hostIP: this.d.nodeIP });
   }
 
@@ -363,6 +369,7 @@ export class PodWorkers {
     await this.d.network.detach(rec.uid);
     rec.netSandbox = undefined;
     await rm(this.podDir(rec.uid), { recursive: true, force: true });
+    rec.etcFiles = undefined;
   }
 
   /** A finished pod keeps its exited containers (for logs) but gives back its sandbox and address. */

@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises'
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { LocalHost, type Host } from '../../host/host.js';
-import { SkiffError } from '../../util/errors.js';
+import { errorMessage, SkiffError } from '../../util/errors.js';
 import { shellQuote, spawnStream } from './spawn.js';
 import type { ContainerConfig, ContainerInfo, ContainerRuntime, ExecResultSync, LogOptions, SandboxConfig, SandboxInfo, StreamSession } from './types.js';
 
@@ -146,6 +146,25 @@ export class NetnsRuntime implements ContainerRuntime {
   }
 
   async createContainer(sandbox: SandboxInfo, cfg: ContainerConfig): Promise<string> {
+    const rec = await this.newContainer(sandbox, cfg);
+    await writeFile(join(this.cDir(rec.id), 'record.json'), JSON.stringify(rec));
+    return rec.id;
+  }
+
+  /** Create + start with one record write (the pod worker's path): the record is written once, started. */
+  async runContainer(sandbox: SandboxInfo, cfg: ContainerConfig): Promise<{ id: string; startError?: string }> {
+    const rec = await this.newContainer(sandbox, cfg);
+    try {
+      await this.launchSupervisor(rec);
+      return { id: rec.id };
+    } catch (err) {
+      await writeFile(join(this.cDir(rec.id), 'record.json'), JSON.stringify(rec));
+      return { id: rec.id, startError: errorMessage(err) };
+    }
+  }
+
+  /** A container's record and directory (nothing on disk says it exists until record.json is written). */
+  private async newContainer(sandbox: SandboxInfo, cfg: ContainerConfig): Promise<ContainerRecord> {
     if (!sandbox.netns || !('name' in sandbox.netns)) throw new SkiffError('ERR_CREATE_CONTAINER', 'sandbox has no named netns');
     if (cfg.command.length + cfg.args.length === 0) throw new SkiffError('ERR_CREATE_CONTAINER', `the netns runtime needs a command for container ${cfg.name} (images are not used)`);
     for (const m of cfg.mounts) {
@@ -155,9 +174,8 @@ export class NetnsRuntime implements ContainerRuntime {
     const id = randomBytes(8).toString('hex');
     const rec: ContainerRecord = { id, sandboxId: sandbox.id, podUid: sandbox.podUid, netns: sandbox.netns.name, config: cfg, createdAt: Date.now(), startedAt: 0 };
     await mkdir(this.cDir(id), { recursive: true });
-    await writeFile(join(this.cDir(id), 'record.json'), JSON.stringify(rec));
     containers.set(id, { rec });
-    return id;
+    return rec;
   }
 
   private async live(id: string): Promise<LiveContainer> {
@@ -167,9 +185,13 @@ export class NetnsRuntime implements ContainerRuntime {
   }
 
   async startContainer(id: string): Promise<void> {
-    const c = await this.live(id);
-    const { rec } = c;
-    const dir = this.cDir(id);
+    await this.launchSupervisor((await this.live(id)).rec);
+  }
+
+  /** Starts the container's supervisor; then its pid and the started record are on disk. */
+  private async launchSupervisor(rec: ContainerRecord): Promise<void> {
+    const c = await this.live(rec.id);
+    const dir = this.cDir(rec.id);
     const argv = [...rec.config.command, ...rec.config.args];
     // `ip netns exec` also gives the supervisor its own mount namespace (a slave of the host's), so
     // its bind mounts stay private to the container
