@@ -632,7 +632,7 @@ class UpstreamPool {
     while (list && list.length > 0) {
       const c = list.pop()!;
       c.idle = false;
-      if (c.sock.destroyed || c.sock.readyState !== 'open') continue;
+      if (c.sock.destroyed) continue; // ended or closed ones left the pool already ('end'/'close')
       c.reused = true;
       c.received = false;
       return c;

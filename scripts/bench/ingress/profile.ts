@@ -2,7 +2,8 @@
  * Profiling aid for the ingress: one in-process proxy (workers: 1) in front of one nginx upstream,
  * loaded by wrk for PROFILE_SECONDS (10); prints CPU µs per request of this process as JSON. Run
  * with PROFILE_OUT=FILE.cpuprofile to get a CPU profile of the load window only (node:inspector).
- * Env: PROFILE_TLS=1 loads the HTTPS listener instead; PROFILE_ACCESS_LOG=1 turns the access log on.
+ * Env: PROFILE_TLS=1 loads the HTTPS listener instead; PROFILE_ACCESS_LOG=1 turns the access log on;
+ * PROFILE_FASTPATH=0 serves every request through node:http (no raw-socket fast path).
  */
 import { spawn, execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,7 +51,7 @@ http { access_log off; keepalive_requests 1000000; client_body_temp_path ${dir}/
     metadata: { name: 'bench', namespace: 'default', annotations: { 'nginx.ingress.kubernetes.io/ssl-redirect': 'false' } },
     spec: { ingressClassName: 'skiff', rules: [{ host: 'bench.local', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'backend', port: { number: 80 } } } }] } }] },
   });
-  const ing = await startIngress({ client, httpPort: await freePort(), httpsPort: await freePort(), bindAddress: '127.0.0.1', workers: 1, accessLog: process.env.PROFILE_ACCESS_LOG === '1', publishAddresses: ['127.0.0.1'], statusLease: false });
+  const ing = await startIngress({ client, httpPort: await freePort(), httpsPort: await freePort(), bindAddress: '127.0.0.1', workers: 1, accessLog: process.env.PROFILE_ACCESS_LOG === '1', publishAddresses: ['127.0.0.1'], statusLease: false, fastPath: process.env.PROFILE_FASTPATH !== '0' });
   try {
     await new Promise((r) => setTimeout(r, 300));
     const url = process.env.PROFILE_TLS === '1' ? `https://127.0.0.1:${ing.httpsPort}/api/x?y=1` : `http://127.0.0.1:${ing.httpPort}/api/x?y=1`;

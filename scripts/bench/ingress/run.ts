@@ -13,7 +13,7 @@
  *
  * Env: BENCH_SECONDS (8), BENCH_CONNECTIONS (64), BENCH_THREADS (1), BENCH_WORKERS (skiff processes,
  * default one per core), BENCH_CHANGES (20 route changes during the change run), BENCH_WARMUP_SECONDS
- * (5, per skiff listener before measuring).
+ * (5, per skiff listener before measuring), BENCH_FASTPATH=0 (node:http for every request, for comparison).
  * Everything listens on 127.0.0.0/8; nginx config, pid and logs live in a temp dir removed at the end.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -31,6 +31,8 @@ const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 20);
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
+/** BENCH_FASTPATH=0: node:http for every request (the forwarder before the raw-socket fast path) */
+const FAST_PATH = process.env.BENCH_FASTPATH !== '0';
 const HOST = 'bench.local';
 
 interface WrkResult { rps: number; p50ms: number; p99ms: number; requests: number; failed: number; slowerThan2s: number; cpuUsPerRequest?: number; load1m?: number }
@@ -189,7 +191,7 @@ ${proxyRoutes(extra)}  }`;
     });
     client.seed(R.ingresses, ingressObj(0));
     const workers = process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : undefined;
-    const ing = await startIngress({ client, httpPort: await freePort(), httpsPort: await freePort(), bindAddress: '127.0.0.1', workers, accessLog: false, publishAddresses: ['127.0.0.1'] });
+    const ing = await startIngress({ client, httpPort: await freePort(), httpsPort: await freePort(), bindAddress: '127.0.0.1', workers, accessLog: false, publishAddresses: ['127.0.0.1'], fastPath: FAST_PATH });
     stopIngress = () => ing.stop();
 
     // baseline: a bare http-proxy server (one process, keep-alive agent) in front of the same upstreams
@@ -206,7 +208,7 @@ ${proxyRoutes(extra)}  }`;
     const skiffCpu = cpuOf(() => [process.pid, ...childrenOf(process.pid, 'ingress/worker')]);
     const nginxCpu = cpuOf(() => [nginx.pid!, ...childrenOf(nginx.pid!)]);
     const bareCpu = cpuOf(() => [bare.pid!]);
-    const result: Record<string, unknown> = { loadAverageAtStart: load(), seconds: SECONDS, connections: CONNS, wrkThreads: THREADS, skiffWorkers: workers ?? 'one per core', upstreams: 2 };
+    const result: Record<string, unknown> = { loadAverageAtStart: load(), seconds: SECONDS, connections: CONNS, wrkThreads: THREADS, skiffWorkers: workers ?? 'one per core', skiffFastPath: FAST_PATH, upstreams: 2 };
     const path = '/api/items?x=1';
     // warm-up: V8 compiles the hot paths on helper threads during the first seconds, which would be
     // counted as CPU per request of the first skiff run
