@@ -64,6 +64,7 @@ export class NetnsRuntime implements ContainerRuntime {
    * kept in memory afterwards: this runtime is the only writer of the records, so a relist reads no
    * files, only the state the supervisors change (their pid alive, the exit file).
    */
+  private sbDirMade?: Promise<void>;
   private state?: Promise<{ sandboxes: Map<string, SandboxRecord>; containers: Map<string, LiveContainer> }>;
   /**
    * `host` is the node's netns seam; named pod netns are global objects and must be created from
@@ -103,7 +104,8 @@ export class NetnsRuntime implements ContainerRuntime {
     const rec: SandboxRecord = { id, podUid: cfg.podUid, podName: cfg.podName, namespace: cfg.namespace, netns: `skp-${id.slice(0, 10)}`, createdAt: Date.now() };
     // loopback comes up with the pod network (the bridge plugin's pod-side batch)
     await this.rootHost.exec('ip', ['netns', 'add', rec.netns]);
-    await mkdir(this.sbDir(), { recursive: true });
+    this.sbDirMade ??= mkdir(this.sbDir(), { recursive: true }).then(() => undefined);
+    await this.sbDirMade;
     await writeFile(join(this.sbDir(), `${id}.json`), JSON.stringify(rec));
     sandboxes.set(id, rec);
     return this.toSandbox(rec);
@@ -128,7 +130,11 @@ export class NetnsRuntime implements ContainerRuntime {
 
   /** Sandboxes and containers from memory (RuntimeCache's relist): no file is read for a running container. */
   async list(): Promise<{ sandboxes: SandboxInfo[]; containers: ContainerInfo[] }> {
-    return { sandboxes: await this.listSandboxes(), containers: await this.listContainers() };
+    const sandboxes = await this.listSandboxes();
+    const liveNetns = new Set(sandboxes.flatMap((sb) => (sb.netns && 'name' in sb.netns ? [sb.netns.name] : [])));
+    const containers: ContainerInfo[] = [];
+    for (const c of (await this.loaded()).containers.values()) containers.push(await this.observe(c, liveNetns));
+    return { sandboxes, containers };
   }
 
   async listSandboxes(): Promise<SandboxInfo[]> {
@@ -238,7 +244,7 @@ export class NetnsRuntime implements ContainerRuntime {
    * A container's state: from memory once it exited (final), else from its supervisor: alive and no
    * exit file means running (a signal-0 and a stat, no file read); otherwise the exit file decides.
    */
-  private async observe(c: LiveContainer): Promise<ContainerInfo> {
+  private async observe(c: LiveContainer, liveNetns?: Set<string>): Promise<ContainerInfo> {
     const { rec } = c;
     const exitFile = join(this.cDir(rec.id), 'exit');
     let state: ContainerInfo['state'] = rec.startedAt === 0 ? 'created' : 'running';
@@ -259,7 +265,7 @@ export class NetnsRuntime implements ContainerRuntime {
         finishedAt = Date.now();
       }
     }
-    if (state === 'running' && !existsSync(`/var/run/netns/${rec.netns}`)) {
+    if (state === 'running' && !liveNetns?.has(rec.netns) && !existsSync(`/var/run/netns/${rec.netns}`)) {
       state = 'exited';
       exitCode = 137;
       finishedAt = Date.now();
