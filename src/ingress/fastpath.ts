@@ -101,6 +101,8 @@ class ClientConn {
   /** when the first byte of a pending head arrived (0: none pending) */
   headSince = 0;
   idleSince = performance.now();
+  /** a request was answered on this connection (idle limit: keepAliveTimeout, before: headersTimeout) */
+  served = false;
   /** close after the current response */
   closing = false;
   private readEnded = false;
@@ -235,6 +237,7 @@ class ClientConn {
     this.discard = h.contentLength > 0 ? h.contentLength - (body?.length ?? 0) : 0;
     this.writeStatus(status, h.method === 'HEAD', extra);
     this.record(h, t0, requestId, status, route, undefined, undefined, 0);
+    this.served = true;
     this.idleSince = performance.now();
     return true;
   }
@@ -275,6 +278,7 @@ class ClientConn {
   /** The current exchange is over: next request, or close. */
   done(): void {
     this.ex = undefined;
+    this.served = true;
     this.idleSince = performance.now();
     if (this.gone) return;
     if (this.closing || this.fp.stopping) {
@@ -310,7 +314,7 @@ class ClientConn {
       if (ex.bodyLeft > 0 && now - ex.t0 > l.requestTimeoutMs) ex.requestTimedOut();
     } else if (this.headSince > 0 && this.buf) {
       if (now - this.headSince > l.headersTimeoutMs) this.reject(408);
-    } else if (now - this.idleSince > l.keepAliveTimeoutMs) this.sock.destroy();
+    } else if (now - this.idleSince > (this.served ? l.keepAliveTimeoutMs : l.headersTimeoutMs)) this.sock.destroy();
   }
 }
 

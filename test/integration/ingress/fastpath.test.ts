@@ -210,6 +210,16 @@ t.test('fast path framing', async (t) => {
     t.equal(r.json().path, '/still', 'proxy still serves');
   });
 
+  await t.test('a connection that never sends a request is closed after headersTimeout', async (t) => {
+    const strict = await startTestIngress(client, { headersTimeoutMs: 300, keepAliveTimeoutMs: 60_000 });
+    t.teardown(() => strict.stop());
+    const { data, closed } = await raw(strict.httpPort, '');
+    t.ok(closed, 'closed by the proxy');
+    t.equal(data.length, 0);
+    const served = await raw(strict.httpPort, 'GET /kept HTTP/1.1\r\nHost: fp.com\r\n\r\n', (b) => b.includes('/kept'));
+    t.match(served.data.toString(), /^HTTP\/1\.1 200 /, 'a request in time is served');
+  });
+
   await t.test('upstream keep-alive connections are reused', async (t) => {
     let conns = 0;
     upstream.on('connection', () => conns++);
