@@ -173,13 +173,25 @@ async function dockerPeer(): Promise<Record<string, unknown>> {
   }
 }
 
+/**
+ * A pause between measurements: removing 30 pods' netns and veths leaves the kernel tearing them
+ * down in the background (under the RTNL lock), which slows the next run's netns and veth setup.
+ */
+function settle(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 5000));
+}
+
 const results: Record<string, unknown>[] = [];
 for (const r of RUNTIMES) {
   if (r === 'docker' && (await execa('docker', ['image', 'inspect', 'skiff/pause:3.9'], { reject: false })).exitCode !== 0) {
     results.push({ runtime: r, skipped: 'docker or skiff/pause:3.9 not available (scripts/images.sh)' });
     continue;
   }
-  if (r === 'docker' && PEER) results.push(await dockerPeer());
+  if (r === 'docker' && PEER) {
+    results.push(await dockerPeer());
+    await settle();
+  }
   results.push(await run(r));
+  await settle();
 }
 console.log(JSON.stringify({ bench: 'pod-startup', cpus: cpus().length, loadavg: loadavg().map((x) => Math.round(x * 100) / 100), targets: { dockerP99Ms: 3000, netnsP99Ms: 300 }, results }, null, 2));

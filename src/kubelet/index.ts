@@ -1,7 +1,7 @@
 import type { Kube } from './kube.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Node, Pod } from 'kubernetes-types/core/v1.js';
+import type { Node, Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { ApiClient } from '../client/types.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/host.js';
@@ -101,6 +101,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
 
   const podInformer = new SharedInformer<Kube<Pod>>(opts.client, R.pods, { fieldSelector: `spec.nodeName=${opts.nodeName}` });
   const nodeInformer = new SharedInformer<Kube<Node>>(opts.client, R.nodes);
+  const serviceInformer = new SharedInformer<Kube<Service>>(opts.client, R.services);
   const queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 10_000 });
   const timers: NodeJS.Timeout[] = [];
   let stopWorkers = (): void => undefined;
@@ -112,6 +113,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
     queue.shutdown();
     podInformer.stop();
     nodeInformer.stop();
+    serviceInformer.stop();
     agent.stop();
     for (const t of timers) clearInterval(t);
     for (let i = 0; i < 100 && inflight > 0; i++) await new Promise((r) => setTimeout(r, 50));
@@ -146,6 +148,8 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
       events: new ApiEventRecorder(opts.client, 'kubelet', opts.nodeName),
       enqueue: (key, afterMs) => (afterMs ? queue.addAfter(key, afterMs) : queue.add(key)),
       trace: opts.trace,
+      // the API is asked until the service cache has synced (a kubelet never waits on it to start)
+      services: () => (serviceInformer.hasSynced() ? serviceInformer.list() : undefined),
     });
     const w = workers;
     const mine = (p: Pod) => p.spec?.nodeName === opts.nodeName;
@@ -161,6 +165,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
     });
     podInformer.start();
     nodeInformer.start();
+    serviceInformer.start();
     await podInformer.synced();
     await w.cleanupOrphans(liveUids());
     const sync = async (key: string): Promise<void> => {

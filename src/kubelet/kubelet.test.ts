@@ -157,3 +157,23 @@ t.test('readiness and liveness probes (exec)', async (t) => {
   await waitFor('restarted by liveness', async () => ((await get('probed')).status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 15_000);
   t.pass();
 });
+
+t.test('service links come from the service cache: a Service added later reaches the next container started', async (t) => {
+  const { client, runtime, create } = await setup(t);
+  const svc = (name: string, ns: string, ip: string) => client.create(R.services, { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns },
+    spec: { clusterIP: ip, ports: [{ port: 80, protocol: 'TCP' }] } }, ns);
+  await svc('web', 'default', '10.96.0.20');
+  await svc('other', 'elsewhere', '10.96.0.30');
+  const envOf = (uid: string) => new Map([...runtime.containers.values()].find((c) => c.podUid === uid)?.config.env ?? []);
+  const a = await create('a', {});
+  await waitFor('a started', async () => runtime.running(a.metadata!.uid!, 'c'));
+  t.equal(envOf(a.metadata!.uid!).get('WEB_SERVICE_HOST'), '10.96.0.20', 'a Service of the namespace');
+  t.notOk(envOf(a.metadata!.uid!).has('OTHER_SERVICE_HOST'), 'not one of another namespace');
+  await svc('late', 'default', '10.96.0.40');
+  const b = await create('b', {});
+  await waitFor('b started', async () => runtime.running(b.metadata!.uid!, 'c'));
+  t.equal(envOf(b.metadata!.uid!).get('LATE_SERVICE_HOST'), '10.96.0.40', 'the cache follows new Services');
+  const c = await create('c', { enableServiceLinks: false });
+  await waitFor('c started', async () => runtime.running(c.metadata!.uid!, 'c'));
+  t.notOk(envOf(c.metadata!.uid!).has('WEB_SERVICE_HOST'), 'enableServiceLinks: false');
+});

@@ -97,7 +97,11 @@ export class BridgeNetwork {
   }
 
   /** Two `ip -batch` runs: the host side (veth, bridge port), then the pod side inside its netns. */
-  async attachPod(podUid: string, ref: NetnsRef, ip: string): Promise<void> {
+  /**
+   * The host side needs no address, so `ip` may still be on its way (IPAM writing it to disk): the
+   * host batch runs meanwhile, and the address is configured in the pod only once it is settled.
+   */
+  async attachPod(podUid: string, ref: NetnsRef, ip: string | Promise<string>): Promise<void> {
     const link = podLinkNames(podUid);
     const hostSide = renderHostVeth(this.bridge, link, ref);
     const first = await this.host.exec('ip', ['-batch', '-'], { input: hostSide, allowFail: true });
@@ -106,8 +110,15 @@ export class BridgeNetwork {
       await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
       await this.host.exec('ip', ['-batch', '-'], { input: hostSide });
     }
+    let addr: string;
+    try {
+      addr = await ip;
+    } catch (err) {
+      await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
+      throw err;
+    }
     const [cmd, args] = podIp(ref, ['-batch', '-']);
-    const r = await this.podHost.exec(cmd, args, { input: renderPodSide(ip, this.podCidr), allowFail: true });
+    const r = await this.podHost.exec(cmd, args, { input: renderPodSide(addr, this.podCidr), allowFail: true });
     if (r.exitCode !== 0) {
       await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
       throw new SkiffError('ERR_POD_NETWORK', `configuring pod netns: ${r.stderr.trim()}`);

@@ -26,8 +26,15 @@ export class BridgePodNetwork implements PodNetwork {
   }
 
   async attach(podUid: string, ref: NetnsRef, opts: { fresh?: boolean } = {}): Promise<string> {
+    if (opts.fresh) {
+      // a new netns: the host-side veth is made while IPAM writes the address to disk
+      const want = this.ipam.allocate(podUid);
+      want.catch(() => undefined); // awaited in attachPod (after the host batch)
+      await this.bridge.attachPod(podUid, ref, want);
+      return want;
+    }
     const want = await this.ipam.allocate(podUid);
-    if (!opts.fresh && (await this.bridge.currentPodIP(ref)) === want) return want;
+    if ((await this.bridge.currentPodIP(ref)) === want) return want;
     await this.bridge.attachPod(podUid, ref, want);
     return want;
   }

@@ -93,3 +93,20 @@ t.test('attach: host side then pod side; a stale veth in the way is deleted and 
   t.same(host.calls.at(-1)?.cmd, 'nsenter', 'a pid netns is entered with nsenter');
   t.same(host.calls.at(-1)?.args, ['-t', '77', '-n', 'ip', '-batch', '-']);
 });
+
+t.test('attach with the address still on its way: host side first, pod side once it settles; a failed IPAM undoes the veth', async (t) => {
+  const host = new FakeHost();
+  const b = new BridgeNetwork(host, 'skiff0', '10.244.1.0/24');
+  let settle: (ip: string) => void = () => undefined;
+  const ip = new Promise<string>((r) => { settle = r; });
+  const done = b.attachPod('uid-3', { name: 'skp-3' }, ip);
+  await new Promise((r) => setTimeout(r, 20));
+  t.same(host.calls.map((c) => c.args.join(' ')), ['-batch -'], 'only the host side ran while the address was pending');
+  settle('10.244.1.11');
+  await done;
+  t.equal(host.calls.at(-1)?.input, renderPodSide('10.244.1.11', '10.244.1.0/24'), 'the pod side got the settled address');
+  const failed = Promise.reject(Object.assign(new Error('disk full'), { code: 'ERR_IPAM_STATE' }));
+  failed.catch(() => undefined);
+  await t.rejects(b.attachPod('uid-4', { name: 'skp-4' }, failed), { code: 'ERR_IPAM_STATE' });
+  t.same(host.calls.at(-1)?.args, ['link', 'del', podLinkNames('uid-4').hostIf], 'the host veth is removed again');
+});

@@ -34,6 +34,11 @@ export interface PodWorkerDeps {
   /** asks for another sync of the pod key, optionally later */
   enqueue(key: string, afterMs?: number): void;
   trace?: PodTrace;
+  /**
+   * Services from an informer's cache (service links without an API list per container start, like
+   * the kubelet's service lister); when it gives undefined (not synced) they are listed from the API.
+   */
+  services?: () => Service[] | undefined;
 }
 
 /**
@@ -319,14 +324,7 @@ export class PodWorkers {
       const s = await this.d.client.get<Kube<Secret>>(R.secrets, n, ns).catch(() => undefined);
       if (s) src.secrets.set(n, s);
     }
-    if (rec.pod.spec?.enableServiceLinks !== false) {
-      const list = await this.d.client.list<Kube<Service>>(R.services, { namespace: ns }).catch(() => ({ items: [] }));
-      src.services = list.items;
-      if (ns !== 'default') {
-        const k = await this.d.client.get<Kube<Service>>(R.services, 'kubernetes', 'default').catch(() => undefined);
-        if (k) src.services.push(k);
-      }
-    }
+    if (rec.pod.spec?.enableServiceLinks !== false) src.services = await this.serviceLinks(ns);
     const dir = this.podDir(rec.uid);
     const mounts = [
       { hostPath: join(dir, 'etc', 'hosts'), containerPath: '/etc/hosts', readOnly: false },
@@ -338,6 +336,20 @@ export class PodWorkers {
       env: renderEnv(rec.pod as Kube<Pod>, c, src), mounts, workingDir: c.workingDir, tty: !!c.tty, stdin: !!c.stdin, stdinOnce: !!c.stdinOnce, attempt,
       cpuLimitMilli: milliCpu(c.resources?.limits?.cpu), cpuRequestMilli: milliCpu(c.resources?.requests?.cpu), memoryLimitBytes: Math.round(parseQuantity(c.resources?.limits?.memory)),
     };
+  }
+
+  /** Services whose environment variables a pod in `ns` gets: its namespace's, plus `kubernetes` from default. */
+  private async serviceLinks(ns: string): Promise<Service[]> {
+    const all = this.d.services?.();
+    if (all) {
+      return all.filter((s) => s.metadata?.namespace === ns || (ns !== 'default' && s.metadata?.namespace === 'default' && s.metadata.name === 'kubernetes'));
+    }
+    const out: Service[] = (await this.d.client.list<Kube<Service>>(R.services, { namespace: ns }).catch(() => ({ items: [] }))).items;
+    if (ns !== 'default') {
+      const k = await this.d.client.get<Kube<Service>>(R.services, 'kubernetes', 'default').catch(() => undefined);
+      if (k) out.push(k);
+    }
+    return out;
   }
 
   /** preStop hook, then SIGTERM/grace/SIGKILL. */
