@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExecHelper, HelperHost } from './exec-helper.js';
+import { createNetns, deleteNetns, uniqueName } from '../host/netns.js';
 
 t.test('the exec helper runs commands like LocalHost: output, input, exit codes, errors', async (t) => {
   const helper = new ExecHelper();
@@ -35,4 +36,22 @@ t.test('detached processes log to a file and outlive the call; a dead helper is 
   helper.close();
   t.equal((await new HelperHost(null, helper).exec('echo', ['again'])).stdout, 'again\n', 'a new helper serves the next call');
   t.doesNotThrow(() => process.kill(pid, 0), 'the detached process survived its helper');
+});
+
+t.test('a HelperHost on a named netns runs its commands inside it (nsenter --net), with the same errors', async (t) => {
+  const name = uniqueName('sk-eh');
+  await createNetns(name);
+  t.teardown(() => deleteNetns(name));
+  const helper = new ExecHelper();
+  t.teardown(() => helper.close());
+  const host = new HelperHost(name, helper);
+  await host.exec('ip', ['link', 'add', 'ehbr0', 'type', 'bridge']);
+  t.match((await host.exec('ip', ['-o', 'link', 'show'])).stdout, /ehbr0/, 'the link was made in the netns');
+  t.equal((await new HelperHost(null, helper).exec('ip', ['link', 'show', 'ehbr0'], { allowFail: true })).exitCode !== 0, true, 'and not in the root netns');
+  const rootForward = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+  const flipped = rootForward === '1' ? '0' : '1';
+  await host.exec('sysctl', ['-q', '-w', `net.ipv4.ip_forward=${flipped}`]);
+  t.equal((await host.exec('cat', ['/proc/sys/net/ipv4/ip_forward'])).stdout.trim(), flipped, 'a sysctl written in the netns');
+  t.equal((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), rootForward, 'leaves the root netns alone');
+  await t.rejects(new HelperHost(`${name}-gone`, helper).exec('true', []), { code: 'ERR_EXEC' }, 'a missing netns is an error');
 });
