@@ -5,7 +5,7 @@ import type { Node, Pod, Service } from 'kubernetes-types/core/v1.js';
 import type { ApiClient } from '../client/types.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/host.js';
-import { HelperHost, sharedExecHelper } from './exec-helper.js';
+import { HelperHost, sharedExecHelper } from '../host/exec-helper.js';
 import { R } from '../api/registry.js';
 import { SharedInformer } from '../client/informer.js';
 import { WorkQueue, runWorkers } from '../client/workqueue.js';

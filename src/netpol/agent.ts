@@ -5,6 +5,7 @@ import { R } from '../api/registry.js';
 import { InformerFactory } from '../client/factory.js';
 import type { ApiClient } from '../client/types.js';
 import type { Host } from '../host/host.js';
+import { viaExecHelper } from '../host/exec-helper.js';
 import { errorMessage } from '../util/errors.js';
 import { componentLogger } from '../util/log.js';
 import { gauge, histogram } from '../util/metrics.js';
@@ -40,6 +41,11 @@ export interface NetpolOptions {
    * synced at once (same event-loop turn's changes together), a burst is coalesced
    */
   minSyncIntervalMs?: number;
+  /**
+   * Default true: on a LocalHost, iptables and ipset run through the shared exec helper (a small
+   * fork server, src/host/exec-helper.ts) instead of forking this large process for each command.
+   */
+  execHelper?: boolean;
 }
 
 export interface NetpolHandle {
@@ -60,7 +66,7 @@ export async function startNetpolAgent(opts: NetpolOptions): Promise<NetpolHandl
   if (!podCIDR) log.warn({ node: opts.nodeName }, 'no pod CIDR: new pods are not gated until programmed');
   const tag = dropTag(opts.nodeName, opts.host.netns);
   const ropts: RenderOptions = { podCIDR, dropLog: opts.dropLog === false ? null : { tag, ratePerSec: opts.dropLog?.ratePerSec ?? 20 } };
-  const applier = new NetpolApplier(opts.host, { iptables: opts.iptables });
+  const applier = new NetpolApplier(opts.execHelper === false ? opts.host : viaExecHelper(opts.host), { iptables: opts.iptables });
   // The gate first: from here on an address in the pod CIDR is dark until programmed.
   await applier.ensureBase(ropts);
 

@@ -2,8 +2,8 @@ import { R } from '../api/registry.js';
 import type { KubeObject } from '../api/object.js';
 import { SharedInformer } from '../client/informer.js';
 import type { ApiClient } from '../client/types.js';
-import { LocalHost, type Host } from '../host/host.js';
-import { HelperHost } from '../kubelet/exec-helper.js';
+import type { Host } from '../host/host.js';
+import { viaExecHelper } from '../host/exec-helper.js';
 import { HINT_CHAIN, HostIptables, chainsInSave, detectBackend, type Iptables, type IptablesBackend } from '../host/iptables.js';
 import { componentLogger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
@@ -108,7 +108,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
 
 /** Where iptables commands run: the exec helper for a real host, the given host otherwise (fakes). */
 function iptablesHost(host: Host, helper: boolean): Host {
-  return helper && host instanceof LocalHost ? new HelperHost(host.netns) : host;
+  return helper ? viaExecHelper(host) : host;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { ExecOptions, ExecResult, Host } from '../host/host.js';
+import { LocalHost, type ExecOptions, type ExecResult, type Host } from './host.js';
 import { SkiffError } from '../util/errors.js';
 
 /**
@@ -67,7 +67,8 @@ interface Reply {
 }
 
 /**
- * A small process that spawns commands for the kubelet (a fork server). Spawning from a large
+ * A small process that spawns commands for the agent (a fork server): the kubelet, the service
+ * proxy and netpol exec through it. Spawning from a large
  * Node process costs CPU in proportion to its memory (fork copies its page tables while the event
  * loop waits): ~7 ms per 100 MB of RSS, so 15-30 ms a command in an apiserver + kubelet process,
  * against ~1.5 ms from this helper. It starts on first use, does not keep the parent alive while idle,
@@ -165,4 +166,13 @@ export class HelperHost implements Host {
     }
     return out;
   }
+}
+
+/**
+ * The host an agent component should exec through: a LocalHost (a real machine or a named netns)
+ * becomes a HelperHost on the same netns, so the component's ip/iptables/ipset calls do not fork
+ * the large agent process; any other Host (fakes, recorders) is used as given.
+ */
+export function viaExecHelper(host: Host): Host {
+  return host instanceof LocalHost ? new HelperHost(host.netns) : host;
 }

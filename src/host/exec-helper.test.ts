@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExecHelper, HelperHost } from './exec-helper.js';
-import { createNetns, deleteNetns, uniqueName } from '../host/netns.js';
+import { createNetns, deleteNetns, uniqueName } from './netns.js';
 
 t.test('the exec helper runs commands like LocalHost: output, input, exit codes, errors', async (t) => {
   const helper = new ExecHelper();
