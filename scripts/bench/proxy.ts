@@ -195,9 +195,11 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
       cpu.push((c.user + c.system) / 1000);
     }
     await proxy.stop();
+    // The floor, in the same netns with the same rules and jumps: the same one-chain document
+    // restored back to back from a shell (no Proxier, no informers, no Node spawn).
+    const floor = await kernelFloor(host, backend, samples);
     lat.sort((a, b) => a - b);
     cpu.sort((a, b) => a - b);
-    const q = (xs: number[], p: number) => round(xs[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)]);
     return {
       backend,
       services: n,
@@ -207,8 +209,54 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
       wall: { p50Ms: q(lat, 0.5), p99Ms: q(lat, 0.99), maxMs: q(lat, 1) },
       // CPU of the proxier process per change (render + diff + spawn); the restore's own CPU is in results[].oneService.
       proxierCpu: { p50Ms: q(cpu, 0.5), p99Ms: q(cpu, 0.99) },
+      kernelFloor: floor,
     };
   });
+}
+
+const q = (xs: number[], p: number) => round(xs[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)]);
+
+/**
+ * The floor of change -> kernel: one Service's chain (as the Proxier's partial sync writes it),
+ * restored `n` times in a row by a shell inside the netns, alternating two endpoint sets so each
+ * restore changes the chain. Wall per restore (bash EPOCHREALTIME around the exec) and its CPU.
+ */
+async function kernelFloor(host: LocalHost, backend: IptablesBackend, n: number) {
+  const save = (await host.exec(`iptables-${backend}-save`, ['-t', 'nat'])).stdout.split('\n');
+  const chain = /^-A (SKIFF-SVC-\S+) /.exec(save.find((l) => l.startsWith('-A SKIFF-SVC-')) ?? '')?.[1];
+  if (!chain) return { error: 'no service chain in the kernel' };
+  const rules = save.filter((l) => l.startsWith(`-A ${chain} `));
+  const ip = /--to-destination (\d+\.\d+\.\d+\.\d+)/.exec(rules.join('\n'))?.[1] ?? '';
+  const doc = (lines: string[]) => ['*nat', `:${chain} - [0:0]`, ...lines, 'COMMIT', ''].join('\n');
+  const a = doc(rules);
+  const b = doc(rules.map((l) => l.split(ip).join('10.250.0.1')));
+  const dir = (await host.exec('mktemp', ['-d'])).stdout.trim();
+  const script = [
+    `cat > ${dir}/a <<'EOF'`, a + 'EOF', `cat > ${dir}/b <<'EOF'`, b + 'EOF',
+    `for i in $(seq 1 ${n}); do f=${dir}/a; [ $((i % 2)) = 0 ] && f=${dir}/b`,
+    `  t0=$EPOCHREALTIME; /usr/bin/time -f '%U %S' -o ${dir}/t iptables-${backend}-restore -w 5 --noflush < $f || exit 1; t1=$EPOCHREALTIME`,
+    `  echo "$t0 $t1 $(cat ${dir}/t)"; done`,
+    `rm -rf ${dir}`,
+  ].join('\n');
+  const out = (await host.exec('bash', ['-c', script], { timeoutMs: 10 * 60_000 })).stdout.trim().split('\n');
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  const sys: number[] = [];
+  for (const line of out) {
+    const [t0, t1, u, s] = line.split(' ').map(Number);
+    wall.push((t1 - t0) * 1000);
+    cpu.push((u + s) * 1000);
+    sys.push(s * 1000);
+  }
+  for (const xs of [wall, cpu, sys]) xs.sort((x, y) => x - y);
+  return {
+    restores: wall.length,
+    rulesInChain: rules.length,
+    wall: { p50Ms: q(wall, 0.5), p99Ms: q(wall, 0.99), maxMs: q(wall, 1) },
+    // user+sys and sys of the restore (10 ms ticks in /usr/bin/time: coarse per restore, fine in the p50)
+    cpu: { p50Ms: q(cpu, 0.5), p99Ms: q(cpu, 0.99) },
+    sys: { p50Ms: q(sys, 0.5), p99Ms: q(sys, 0.99) },
+  };
 }
 
 const ONLY = process.env.PROXY_BENCH_ONLY ?? '';
