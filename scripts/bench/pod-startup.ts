@@ -6,13 +6,18 @@
 // Env: POD_STARTUP_N=30  POD_STARTUP_RUNTIMES=docker,netns  POD_STARTUP_WORKERS (kubelet pod workers, default: the kubelet's)
 //      POD_STARTUP_PEER=0 skips the docker peer (the same N pause + app pairs started with the Docker CLI
 //      directly, all at once, no skiff: the floor of this machine's Docker engine)
+//      POD_STARTUP_PROFILE=DIR writes a CPU profile of this process (apiserver + kubelet) from the first
+//      create to the last Ready per runtime: DIR/pod-startup-RUNTIME.cpuprofile
+//      POD_STARTUP_NETNS_PEER=0 skips the netns peer (the netns runtime's per-pod plumbing, the same
+//      commands through an exec helper, N pods at once, no kubelet, no API: the floor of the netns runtime)
 // Each runtime also reports a timeline: per step, p50/p99 ms after the create call (created ->
 // kubelet saw it -> sandbox + network ready -> containers started -> status written -> Ready seen by
 // the bench's watch). The pods are created with spec.nodeName set, so there is no scheduler step.
 // Anchor: the Kubernetes SLO is p99 <= 5 s without image pulls; targets here p99 <= 3 s (docker)
 // and <= 300 ms (netns).
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +25,11 @@ import { execa } from 'execa';
 import type { Pod } from 'kubernetes-types/core/v1.js';
 import { R } from '../../src/api/registry.js';
 import { createNetns, deleteNetns, uniqueName } from '../../src/host/netns.js';
+import { ExecHelper } from '../../src/host/exec-helper.js';
 import { startKubelet } from '../../src/kubelet/index.js';
+import { renderBridgeSetup, renderHostVeth, renderPodSide } from '../../src/kubelet/network/bridge.js';
+import { renderSupervisor } from '../../src/kubelet/runtime/netns.js';
+import type { ContainerConfig } from '../../src/kubelet/runtime/types.js';
 import type { Kube } from '../../src/kubelet/kube.js';
 import { startTestApiserver } from '../../test/helpers/apiserver.js';
 import { removeNetnsRuntimeState, removeNodeContainers } from '../../test/integration/kubelet/harness.js';
@@ -29,6 +38,8 @@ const N = Number(process.env.POD_STARTUP_N ?? 30);
 const RUNTIMES = (process.env.POD_STARTUP_RUNTIMES ?? 'docker,netns').split(',') as ('docker' | 'netns')[];
 const WORKERS = process.env.POD_STARTUP_WORKERS ? Number(process.env.POD_STARTUP_WORKERS) : undefined;
 const PEER = process.env.POD_STARTUP_PEER !== '0';
+const PROFILE = process.env.POD_STARTUP_PROFILE;
+const NETNS_PEER = process.env.POD_STARTUP_NETNS_PEER !== '0';
 
 /** CPU ms (user+sys, reaped children included) of processes, from /proc/PID/stat; clock ticks are 10 ms here. */
 function procCpu(): { pid: number; ppid: number; comm: string; ms: number }[] {
@@ -65,6 +76,21 @@ function cpuSince(a: ReturnType<typeof cpuSnapshot>): { benchMs: number; engineM
   let engineMs = 0;
   for (const [pid, ms] of b.engine) engineMs += ms - (a.engine.get(pid) ?? 0);
   return { benchMs: b.bench - a.bench, engineMs };
+}
+
+/** Starts the V8 profiler of this process; the returned function stops it and writes the profile. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> => new Promise((res, rej) => session.post(method, params, (err, r) => (err ? rej(err) : res(r))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  return async (file) => {
+    const { profile } = await post('Profiler.stop') as { profile: unknown };
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 function pct(sorted: number[], p: number): number {
@@ -104,6 +130,7 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
     const command = ['sleep', '3600']; // busybox in the image (docker), the host's sleep (netns)
     const cpu0 = cpuSnapshot();
     const self0 = process.cpuUsage();
+    const prof = PROFILE ? await startProfile() : undefined;
     const t0 = performance.now();
     await Promise.all(Array.from({ length: N }, async (_, i) => {
       const name = `bench-${i}`;
@@ -116,6 +143,7 @@ async function run(runtime: 'docker' | 'netns'): Promise<Record<string, unknown>
       .finally(() => clearTimeout(timer));
     const cpu = cpuSince(cpu0);
     const self = process.cpuUsage(self0);
+    if (prof) await prof(join(PROFILE!, `pod-startup-${runtime}.cpuprofile`));
     const lat = [...ready.entries()].map(([n, t]) => t - created.get(n)!).sort((a, b) => a - b);
     const timeline: Record<string, { p50: number; p99: number }> = {};
     for (const step of ['seen', 'sandbox', 'started', 'status']) {
@@ -174,6 +202,59 @@ async function dockerPeer(): Promise<Record<string, unknown>> {
 }
 
 /**
+ * The floor of the netns runtime without skiff: per pod the same commands the netns runtime and the
+ * bridge plugin run (`ip netns add`; the host-side `ip -batch` in the node netns: veth with its peer
+ * born in the pod netns, bridge port, hairpin; the pod-side `ip -n POD -batch`: lo, address, route;
+ * the supervisor `ip netns exec POD sh -c ...` with the command), spawned by an exec helper process
+ * as the kubelet's are, N pods at once. Time from the first call to each pod's supervisor started;
+ * CPU of the helper and the commands. The node is a throwaway netns with the bridge, as in `run`.
+ */
+async function netnsPeer(): Promise<Record<string, unknown>> {
+  const nodeNs = uniqueName('sk-peer');
+  await createNetns(nodeNs);
+  const dir = await mkdtemp(join(tmpdir(), 'skiff-peer-'));
+  const helper = new ExecHelper();
+  const cidr = '10.244.61.0/24';
+  const inNode = ['nsenter', `--net=/var/run/netns/${nodeNs}`];
+  const pods = Array.from({ length: N }, (_, i) => ({ ns: `skq-${uniqueName('p').slice(2)}${i}`, link: { hostIf: `skq${process.pid % 1000}x${i}` }, ip: `10.244.61.${i + 2}`, sup: 0 }));
+  const must = async (file: string, args: string[], input?: string): Promise<void> => {
+    const r = await helper.run(file, args, { input });
+    if (r.exitCode !== 0) throw new Error(`${file} ${args.join(' ')}: ${r.stderr.trim()}`);
+  };
+  try {
+    await must(inNode[0], [...inNode.slice(1), 'ip', '-batch', '-'], renderBridgeSetup('skiff0', cidr));
+    await helper.run('true', []); // the helper is up before the clock starts (as the kubelet's is)
+    const cpu0 = cpuSnapshot();
+    const t0 = performance.now();
+    const running: number[] = [];
+    await Promise.all(pods.map(async (p, i) => {
+      await must('ip', ['netns', 'add', p.ns]);
+      await must(inNode[0], [...inNode.slice(1), 'ip', '-batch', '-'], renderHostVeth('skiff0', p.link, { name: p.ns }));
+      await must('ip', ['-n', p.ns, '-batch', '-'], renderPodSide(p.ip, cidr));
+      const cdir = join(dir, String(i));
+      await mkdir(cdir);
+      const cfg: ContainerConfig = { name: 'c', role: 'app', image: '', command: ['sleep'], args: ['3600'], overrideEntrypoint: true, env: [], mounts: [],
+        tty: false, stdin: false, stdinOnce: false, attempt: 0, cpuLimitMilli: 0, cpuRequestMilli: 0, memoryLimitBytes: 0 };
+      p.sup = await helper.spawnDetached('ip', ['netns', 'exec', p.ns, 'sh', '-c', renderSupervisor(cfg, cdir), 'sh', 'sleep', '3600'],
+        { log: join(cdir, 'log'), env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' } });
+      running.push(performance.now() - t0);
+    }));
+    const cpu = cpuSince(cpu0);
+    running.sort((a, b) => a - b);
+    return {
+      runtime: 'netns-plumbing-peer', pods: N, p50Ms: pct(running, 50), p99Ms: pct(running, 99), allRunningMs: Math.round(running[running.length - 1]),
+      cpuMsPerPod: { helperAndCommands: Math.round(cpu.benchMs / N) },
+    };
+  } finally {
+    for (const p of pods) if (p.sup) { try { process.kill(-p.sup, 'SIGKILL'); } catch { /* gone */ } }
+    await Promise.all(pods.map((p) => helper.run('ip', ['netns', 'delete', p.ns])));
+    helper.close();
+    await deleteNetns(nodeNs);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
  * A pause between measurements: removing 30 pods' netns and veths leaves the kernel tearing them
  * down in the background (under the RTNL lock), which slows the next run's netns and veth setup.
  */
@@ -189,6 +270,10 @@ for (const r of RUNTIMES) {
   }
   if (r === 'docker' && PEER) {
     results.push(await dockerPeer());
+    await settle();
+  }
+  if (r === 'netns' && NETNS_PEER) {
+    results.push(await netnsPeer());
     await settle();
   }
   results.push(await run(r));
