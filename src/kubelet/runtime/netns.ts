@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -9,9 +9,10 @@ import { shellQuote, spawnStream } from './spawn.js';
 import type { ContainerConfig, ContainerInfo, ContainerRuntime, ExecResultSync, LogOptions, SandboxConfig, SandboxInfo, StreamSession } from './types.js';
 
 interface SandboxRecord { id: string; podUid: string; podName: string; namespace: string; netns: string; createdAt: number }
-interface ContainerRecord { id: string; sandboxId: string; podUid: string; netns: string; config: ContainerConfig; createdAt: number; startedAt: number }
-/** A container as this runtime tracks it: its record, its supervisor's pid, and how it ended (final once known). */
-interface LiveContainer { rec: ContainerRecord; sup?: number; exited?: { exitCode: number; finishedAt: number } }
+/** `sup`: the supervisor's pid once started (older records keep it in `supervisor.pid` beside the record). */
+interface ContainerRecord { id: string; sandboxId: string; podUid: string; netns: string; config: ContainerConfig; createdAt: number; startedAt: number; sup?: number }
+/** A container as this runtime tracks it: its record, its supervisor's pid, its exit file, and how it ended (final once known). */
+interface LiveContainer { rec: ContainerRecord; sup?: number; exitFile: string; exited?: { exitCode: number; finishedAt: number } }
 
 /**
  * Pure: the supervisor script a netns container runs under. It bind-mounts the volumes in a
@@ -86,8 +87,8 @@ export class NetnsRuntime implements ContainerRuntime {
       const sandboxes = new Map((await this.readJson<SandboxRecord>(this.sbDir())).map((r) => [r.id, r]));
       const containers = new Map<string, LiveContainer>();
       for (const rec of await this.readJson<ContainerRecord>(this.cDir(), 'dir')) {
-        const sup = Number((await readFile(join(this.cDir(rec.id), 'supervisor.pid'), 'utf8').catch(() => '')).trim()) || undefined;
-        containers.set(rec.id, { rec, sup });
+        const sup = rec.sup ?? (Number((await readFile(join(this.cDir(rec.id), 'supervisor.pid'), 'utf8').catch(() => '')).trim()) || undefined);
+        containers.set(rec.id, { rec, sup, exitFile: join(this.cDir(rec.id), 'exit') });
       }
       return { sandboxes, containers };
     })();
@@ -100,7 +101,7 @@ export class NetnsRuntime implements ContainerRuntime {
 
   async runSandbox(cfg: SandboxConfig): Promise<SandboxInfo> {
     const { sandboxes } = await this.loaded();
-    const id = createHash('sha256').update(cfg.podUid + randomBytes(4).toString('hex')).digest('hex').slice(0, 12);
+    const id = randomBytes(6).toString('hex');
     const rec: SandboxRecord = { id, podUid: cfg.podUid, podName: cfg.podName, namespace: cfg.namespace, netns: `skp-${id.slice(0, 10)}`, createdAt: Date.now() };
     // loopback comes up with the pod network (the bridge plugin's pod-side batch)
     await this.rootHost.exec('ip', ['netns', 'add', rec.netns]);
@@ -108,11 +109,20 @@ export class NetnsRuntime implements ContainerRuntime {
     await this.sbDirMade;
     await writeFile(join(this.sbDir(), `${id}.json`), JSON.stringify(rec));
     sandboxes.set(id, rec);
-    return this.toSandbox(rec);
+    return this.toSandbox(rec, new Set([rec.netns]));
   }
 
-  private toSandbox(r: SandboxRecord): SandboxInfo {
-    const running = existsSync(`/var/run/netns/${r.netns}`);
+  /** Names of the netns that exist (one directory read per relist, not a stat per sandbox). */
+  private static netnsNow(): Set<string> {
+    try {
+      return new Set(readdirSync('/var/run/netns'));
+    } catch {
+      return new Set();
+    }
+  }
+
+  private toSandbox(r: SandboxRecord, netnsNow: Set<string>): SandboxInfo {
+    const running = netnsNow.has(r.netns);
     return { id: r.id, podUid: r.podUid, podName: r.podName, namespace: r.namespace, running, netns: running ? { name: r.netns } : undefined, createdAt: r.createdAt };
   }
 
@@ -138,7 +148,9 @@ export class NetnsRuntime implements ContainerRuntime {
   }
 
   async listSandboxes(): Promise<SandboxInfo[]> {
-    return [...(await this.loaded()).sandboxes.values()].map((r) => this.toSandbox(r));
+    const { sandboxes } = await this.loaded();
+    const netnsNow = NetnsRuntime.netnsNow();
+    return [...sandboxes.values()].map((r) => this.toSandbox(r, netnsNow));
   }
 
   async removeSandbox(id: string): Promise<void> {
@@ -180,7 +192,7 @@ export class NetnsRuntime implements ContainerRuntime {
     const id = randomBytes(8).toString('hex');
     const rec: ContainerRecord = { id, sandboxId: sandbox.id, podUid: sandbox.podUid, netns: sandbox.netns.name, config: cfg, createdAt: Date.now(), startedAt: 0 };
     await mkdir(this.cDir(id), { recursive: true });
-    containers.set(id, { rec });
+    containers.set(id, { rec, exitFile: join(this.cDir(id), 'exit') });
     return rec;
   }
 
@@ -204,8 +216,7 @@ export class NetnsRuntime implements ContainerRuntime {
     const pid = await this.launch('ip', ['netns', 'exec', rec.netns, 'sh', '-c', renderSupervisor(rec.config, dir), 'sh', ...argv], {
       log: join(dir, 'log'), env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(rec.config.env) },
     });
-    const started = { ...rec, startedAt: Date.now() };
-    await writeFile(join(dir, 'supervisor.pid'), String(pid));
+    const started = { ...rec, startedAt: Date.now(), sup: pid };
     await writeFile(join(dir, 'record.json'), JSON.stringify(started));
     c.rec = started;
     c.sup = pid;
@@ -246,7 +257,7 @@ export class NetnsRuntime implements ContainerRuntime {
    */
   private async observe(c: LiveContainer, liveNetns?: Set<string>): Promise<ContainerInfo> {
     const { rec } = c;
-    const exitFile = join(this.cDir(rec.id), 'exit');
+    const { exitFile } = c;
     let state: ContainerInfo['state'] = rec.startedAt === 0 ? 'created' : 'running';
     let exitCode = 0;
     let finishedAt = 0;

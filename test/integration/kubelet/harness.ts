@@ -46,10 +46,12 @@ export async function removeNodeContainers(node: string): Promise<void> {
 /** Kills the processes and deletes the pod netns a netns-runtime kubelet left in `dir`. */
 export async function removeNetnsRuntimeState(dir: string): Promise<void> {
   for (const id of await readdir(join(dir, 'containers')).catch(() => [] as string[])) {
+    const rec = JSON.parse(await readFile(join(dir, 'containers', id, 'record.json'), 'utf8').catch(() => '{}')) as { sup?: number };
     for (const f of ['child.pid', 'supervisor.pid']) {
       const pid = Number((await readFile(join(dir, 'containers', id, f), 'utf8').catch(() => '')).trim());
       if (pid > 1) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
+    if (rec.sup && rec.sup > 1) try { process.kill(rec.sup, 'SIGKILL'); } catch { /* gone */ }
   }
   for (const f of await readdir(join(dir, 'sandboxes')).catch(() => [] as string[])) {
     const rec = JSON.parse(await readFile(join(dir, 'sandboxes', f), 'utf8')) as { netns: string };
