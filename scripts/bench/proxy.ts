@@ -12,7 +12,8 @@ import { performance } from 'node:perf_hooks';
 import { R } from '../../src/api/registry.js';
 import { FakeApiClient } from '../../src/client/fake.js';
 import { createNetns, deleteNetns, uniqueName } from '../../src/host/netns.js';
-import type { IptablesBackend } from '../../src/host/iptables.js';
+import { viaExecHelper } from '../../src/host/exec-helper.js';
+import { HostIptables, type IptablesBackend } from '../../src/host/iptables.js';
 import type { LocalHost } from '../../src/host/host.js';
 import { hash16 } from '../../src/proxy/chains.js';
 import { makeService, makeSlice } from '../../src/proxy/fixtures.js';
@@ -171,8 +172,20 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
   }
   return withNetns(async (host) => {
     const reports: SyncReport[] = [];
+    // The iptables the Proxier would make (through the exec helper), timed around each restore.
+    const iptables = new HostIptables(viaExecHelper(host), backend);
+    const restore = iptables.restore.bind(iptables);
+    const marks = { restoreStart: 0, restoreEnd: 0 };
+    iptables.restore = async (...args: Parameters<typeof restore>) => {
+      marks.restoreStart = performance.now();
+      try {
+        return await restore(...args);
+      } finally {
+        marks.restoreEnd = performance.now();
+      }
+    };
     const [proxy, startMs] = await timed(async () => {
-      const p = await startProxy({ client, host, nodeName: 'bench-node', backend, minSyncIntervalMs: 10, healthCheckBindAddress: null, lbDevice: null });
+      const p = await startProxy({ client, host, nodeName: 'bench-node', backend, iptables, minSyncIntervalMs: 10, healthCheckBindAddress: null, lbDevice: null });
       p.proxier.on('synced', (r: SyncReport) => reports.push(r));
       await p.proxier.idle();
       return p;
@@ -183,6 +196,11 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
     (globalThis as { gc?: () => void }).gc?.();
     const lat: number[] = [];
     const cpu: number[] = [];
+    // Per sample: update sent -> restore exec starts (informer, runner, render), the exec (helper,
+    // iptables-restore, kernel), restore returned -> 'synced' (after-apply).
+    const beforeExec: number[] = [];
+    const exec: number[] = [];
+    const afterExec: number[] = [];
     for (let s = 0; s < samples; s++) {
       const i = (s * 7919) % n;
       const c0 = process.cpuUsage();
@@ -190,7 +208,11 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
       const done = new Promise<void>((resolve) => proxy.proxier.once('synced', () => resolve()));
       await client.update(R.endpointslices, makeSlice({ ns: `ns${i % 50}`, service: `svc${i}`, ports: [{ name: 'http', port: 8080 }], endpoints: Array.from({ length: EPS }, (_, j) => ({ ip: epIP((i + s + 1) % n, j), node: `node${j % 3}` })) }));
       await done;
-      lat.push(performance.now() - t0);
+      const t1 = performance.now();
+      lat.push(t1 - t0);
+      beforeExec.push(marks.restoreStart - t0);
+      exec.push(marks.restoreEnd - marks.restoreStart);
+      afterExec.push(t1 - marks.restoreEnd);
       const c = process.cpuUsage(c0);
       cpu.push((c.user + c.system) / 1000);
     }
@@ -198,8 +220,8 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
     // The floor, in the same netns with the same rules and jumps: the same one-chain document
     // restored back to back from a shell (no Proxier, no informers, no Node spawn).
     const floor = await kernelFloor(host, backend, samples);
-    lat.sort((a, b) => a - b);
-    cpu.sort((a, b) => a - b);
+    for (const xs of [lat, cpu, beforeExec, exec, afterExec]) xs.sort((a, b) => a - b);
+    const p = (xs: number[]) => ({ p50Ms: q(xs, 0.5), p99Ms: q(xs, 0.99), maxMs: q(xs, 1) });
     return {
       backend,
       services: n,
@@ -209,6 +231,7 @@ async function benchLatency(backend: IptablesBackend, n: number, samples: number
       wall: { p50Ms: q(lat, 0.5), p99Ms: q(lat, 0.99), maxMs: q(lat, 1) },
       // CPU of the proxier process per change (render + diff + spawn); the restore's own CPU is in results[].oneService.
       proxierCpu: { p50Ms: q(cpu, 0.5), p99Ms: q(cpu, 0.99) },
+      timeline: { updateToExec: p(beforeExec), exec: p(exec), execToSynced: p(afterExec) },
       kernelFloor: floor,
     };
   });
