@@ -128,7 +128,8 @@ export async function startKubelet(opts: KubeletOptions): Promise<{ stop(): Prom
     if (!network) {
       // pod-side commands enter the pod netns by pid or name: from the root netns, not wrapped in the node's
       const podHost = opts.host instanceof LocalHost ? new HelperHost(null) : host;
-      const bridge = new BridgePodNetwork(host, opts.bridgeName ?? 'skiff0', podCidr, join(opts.dataDir, 'ipam'), podHost);
+      // a HelperHost enters the node netns with `nsenter --net=` (root mount namespace): it can make pod netns
+      const bridge = new BridgePodNetwork(host, opts.bridgeName ?? 'skiff0', podCidr, join(opts.dataDir, 'ipam'), podHost, host instanceof HelperHost);
       await bridge.bridge.setupNode();
       network = bridge;
       const syncRoutes = () => {

@@ -34,10 +34,12 @@ export function renderBridgeSetup(bridge: string, podCidr: string): string {
 /**
  * Pure: host side of a pod's veth: the pair is made with its peer already in the pod netns as
  * `eth0` (no move of a device between namespaces, which waits for the kernel's RCU), then the
- * host end joins the bridge with hairpin on.
+ * host end joins the bridge with hairpin on. `makeNetns`: the named pod netns is made first, in the
+ * same `ip` process (`ip netns add` returns to the caller's netns afterwards).
  */
-export function renderHostVeth(bridge: string, link: PodLink, ref: NetnsRef): string {
+export function renderHostVeth(bridge: string, link: PodLink, ref: NetnsRef, makeNetns = false): string {
   return [
+    ...(makeNetns && 'name' in ref ? [`netns add ${ref.name}`] : []),
     `link add ${link.hostIf} type veth peer name eth0 netns ${netnsArg(ref)}`,
     `link set ${link.hostIf} master ${bridge}`,
     `link set ${link.hostIf} type bridge_slave hairpin on`,
@@ -101,14 +103,15 @@ export class BridgeNetwork {
    * The host side needs no address, so `ip` may still be on its way (IPAM writing it to disk): the
    * host batch runs meanwhile, and the address is configured in the pod only once it is settled.
    */
-  async attachPod(podUid: string, ref: NetnsRef, ip: string | Promise<string>): Promise<void> {
+  async attachPod(podUid: string, ref: NetnsRef, ip: string | Promise<string>, opts: { makeNetns?: boolean } = {}): Promise<void> {
     const link = podLinkNames(podUid);
-    const hostSide = renderHostVeth(this.bridge, link, ref);
+    const hostSide = renderHostVeth(this.bridge, link, ref, opts.makeNetns);
     const first = await this.host.exec('ip', ['-batch', '-'], { input: hostSide, allowFail: true });
     if (first.exitCode !== 0) {
       // a veth left by an earlier sandbox of this pod (or a half-done attach) is in the way
+      if (opts.makeNetns && 'name' in ref) await this.host.exec('ip', ['netns', 'add', ref.name], { allowFail: true });
       await this.host.exec('ip', ['link', 'del', link.hostIf], { allowFail: true });
-      await this.host.exec('ip', ['-batch', '-'], { input: hostSide });
+      await this.host.exec('ip', ['-batch', '-'], { input: renderHostVeth(this.bridge, link, ref) });
     }
     let addr: string;
     try {

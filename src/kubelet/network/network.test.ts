@@ -60,6 +60,8 @@ t.test('bridge renders', async (t) => {
   t.equal(renderHostVeth('skiff0', link, { pid: 42 }),
     `link add ${link.hostIf} type veth peer name eth0 netns 42\nlink set ${link.hostIf} master skiff0\nlink set ${link.hostIf} type bridge_slave hairpin on\nlink set ${link.hostIf} up\n`, 'the peer is born in the pod netns as eth0');
   t.match(renderHostVeth('skiff0', link, { name: 'podns' }), /peer name eth0 netns podns\n/);
+  t.equal(renderHostVeth('skiff0', link, { name: 'podns' }, true), `netns add podns\n${renderHostVeth('skiff0', link, { name: 'podns' })}`, 'the netns is made first, in the same batch');
+  t.equal(renderHostVeth('skiff0', link, { pid: 42 }, true), renderHostVeth('skiff0', link, { pid: 42 }), 'a pid netns exists already');
   t.equal(renderPodSide('10.244.1.7', '10.244.1.0/24'),
     'link set lo up\naddr add 10.244.1.7/24 dev eth0\nlink set eth0 up\nroute add default via 10.244.1.1 dev eth0\n');
   t.same(renderNodeRoutes([{ cidr: '10.244.2.0/24', via: '192.0.2.2' }, { cidr: '10.244.1.0/24', via: '192.0.2.1' }]), ['10.244.1.0/24 via 192.0.2.1', '10.244.2.0/24 via 192.0.2.2']);
@@ -109,4 +111,35 @@ t.test('attach with the address still on its way: host side first, pod side once
   failed.catch(() => undefined);
   await t.rejects(b.attachPod('uid-4', { name: 'skp-4' }, failed), { code: 'ERR_IPAM_STATE' });
   t.same(host.calls.at(-1)?.args, ['link', 'del', podLinkNames('uid-4').hostIf], 'the host veth is removed again');
+});
+
+t.test('attach making the netns: one host batch makes netns + veth; retried after a stale veth without making the netns twice', async (t) => {
+  const hostIf = podLinkNames('uid-5').hostIf;
+  const links = new Set([hostIf]);
+  const netns = new Set<string>();
+  const host = new FakeHost((cmd, args, input) => {
+    if (cmd === 'ip' && args[0] === 'netns' && args[1] === 'add') {
+      if (netns.has(args[2])) return { exitCode: 1, stderr: 'File exists' };
+      netns.add(args[2]);
+      return undefined;
+    }
+    if (cmd === 'ip' && args[0] === 'link' && args[1] === 'del') { links.delete(args[2]); return undefined; }
+    if (cmd === 'ip' && args[0] === '-batch') {
+      const lines = (input ?? '').split('\n');
+      if (lines[0] === 'netns add skp-5') {
+        if (netns.has('skp-5')) return { exitCode: 1, stderr: 'File exists' };
+        netns.add('skp-5');
+      }
+      if (links.has(hostIf)) return { exitCode: 2, stderr: 'RTNETLINK answers: File exists' };
+      links.add(hostIf);
+    }
+    return undefined;
+  });
+  const b = new BridgeNetwork(host, 'skiff0', '10.244.1.0/24');
+  await b.attachPod('uid-5', { name: 'skp-5' }, '10.244.1.12', { makeNetns: true });
+  const batches = host.calls.filter((c) => c.args[0] === '-batch');
+  t.match(batches[0].input, /^netns add skp-5\nlink add /, 'the first host batch makes the netns');
+  t.match(batches[1].input, /^link add /, 'the retry does not make it again');
+  t.ok(netns.has('skp-5') && links.has(hostIf));
+  t.equal(host.calls.at(-1)?.args.join(' '), '-n skp-5 -batch -', 'then the pod side');
 });

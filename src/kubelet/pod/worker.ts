@@ -162,11 +162,11 @@ export class PodWorkers {
       const fresh = !sb;
       if (!sb) {
         const m = rec.pod.metadata!;
-        sb = await this.d.runtime.runSandbox({ podUid: rec.uid, podName: m.name!, namespace: m.namespace!, hostname: podHostname(rec.pod) });
+        sb = await this.d.runtime.runSandbox({ podUid: rec.uid, podName: m.name!, namespace: m.namespace!, hostname: podHostname(rec.pod), netnsByNetwork: this.d.network.makesNetns });
       }
       if (!sb.netns) throw new SkiffError('ERR_SANDBOX', 'sandbox has no network namespace');
       if (rec.netSandbox !== sb.id) {
-        rec.podIP = await this.d.network.attach(rec.uid, sb.netns, { fresh });
+        rec.podIP = await this.d.network.attach(rec.uid, sb.netns, { fresh, makeNetns: sb.netnsPending });
         rec.netSandbox = sb.id;
       }
       this.d.backoff.reset(sbKey);

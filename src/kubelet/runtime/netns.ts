@@ -103,13 +103,15 @@ export class NetnsRuntime implements ContainerRuntime {
     const { sandboxes } = await this.loaded();
     const id = randomBytes(6).toString('hex');
     const rec: SandboxRecord = { id, podUid: cfg.podUid, podName: cfg.podName, namespace: cfg.namespace, netns: `skp-${id.slice(0, 10)}`, createdAt: Date.now() };
-    // loopback comes up with the pod network (the bridge plugin's pod-side batch)
-    await this.rootHost.exec('ip', ['netns', 'add', rec.netns]);
+    // loopback comes up with the pod network (the bridge plugin's pod-side batch); with
+    // `netnsByNetwork` the plugin's host-side batch makes the netns too. Until the netns exists the
+    // sandbox lists as not running, so a sandbox whose network never came up is made again.
+    if (!cfg.netnsByNetwork) await this.rootHost.exec('ip', ['netns', 'add', rec.netns]);
     this.sbDirMade ??= mkdir(this.sbDir(), { recursive: true }).then(() => undefined);
     await this.sbDirMade;
     await writeFile(join(this.sbDir(), `${id}.json`), JSON.stringify(rec));
     sandboxes.set(id, rec);
-    return this.toSandbox(rec, new Set([rec.netns]));
+    return { ...this.toSandbox(rec, new Set([rec.netns])), netnsPending: cfg.netnsByNetwork || undefined };
   }
 
   /** Names of the netns that exist (one directory read per relist, not a stat per sandbox). */

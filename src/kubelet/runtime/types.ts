@@ -19,6 +19,11 @@ export interface SandboxConfig {
   podName: string;
   namespace: string;
   hostname: string;
+  /**
+   * The pod network makes the sandbox's named netns itself, in its first batch (one process fewer
+   * a pod): a runtime that honours this returns the sandbox with `netnsPending`. Others ignore it.
+   */
+  netnsByNetwork?: boolean;
 }
 
 export interface SandboxInfo {
@@ -29,6 +34,8 @@ export interface SandboxInfo {
   running: boolean;
   /** Set while the sandbox runs. */
   netns?: NetnsRef;
+  /** The named netns is not made yet: the pod network makes it when it attaches (`netnsByNetwork`). */
+  netnsPending?: boolean;
   createdAt: number;
 }
 
