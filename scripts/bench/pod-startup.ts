@@ -203,7 +203,7 @@ async function dockerPeer(): Promise<Record<string, unknown>> {
 
 /**
  * The floor of the netns runtime without skiff: per pod the same commands the netns runtime and the
- * bridge plugin run (`ip netns add`; the host-side `ip -batch` in the node netns: veth with its peer
+ * bridge plugin run (the host-side `ip -batch` in the node netns: `netns add`, veth with its peer
  * born in the pod netns, bridge port, hairpin; the pod-side `ip -n POD -batch`: lo, address, route;
  * the supervisor `ip netns exec POD sh -c ...` with the command), spawned by an exec helper process
  * as the kubelet's are, N pods at once. Time from the first call to each pod's supervisor started;
@@ -228,8 +228,7 @@ async function netnsPeer(): Promise<Record<string, unknown>> {
     const t0 = performance.now();
     const running: number[] = [];
     await Promise.all(pods.map(async (p, i) => {
-      await must('ip', ['netns', 'add', p.ns]);
-      await must(inNode[0], [...inNode.slice(1), 'ip', '-batch', '-'], renderHostVeth('skiff0', p.link, { name: p.ns }));
+      await must(inNode[0], [...inNode.slice(1), 'ip', '-batch', '-'], renderHostVeth('skiff0', p.link, { name: p.ns }, true));
       await must('ip', ['-n', p.ns, '-batch', '-'], renderPodSide(p.ip, cidr));
       const cdir = join(dir, String(i));
       await mkdir(cdir);
