@@ -3,11 +3,11 @@ import { STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { normalizeIp } from './cidr.js';
 import { newRequestId } from './forward.js';
-import { errorStatus, RETRYABLE, type RequestHandler } from './handler.js';
+import { denyOrRedirect, errorStatus, RETRYABLE, type RequestHandler } from './handler.js';
 import { ChunkedScanner, clientHead, parseRequestHead, parseResponseHead, upstreamHead, type RequestHead, type ResponseHead } from './h1.js';
 import { endpointId, selectEndpoint } from './lb.js';
-import { clientAllowed, hostHasTls, matchRequest, normalizeHost, rewriteUrl, type CompiledRoute } from './match.js';
-import { httpsLocation, SERVER_HEADER, statusBody } from './respond.js';
+import { matchRequest, rewriteUrl, type CompiledRoute } from './match.js';
+import { SERVER_HEADER, statusBody } from './respond.js';
 import type { Backend, Endpoint, Target } from './routes.js';
 
 /**
@@ -213,13 +213,8 @@ class ClientConn {
     if (h.close) this.closing = true;
     if (!m || !r) return this.local(h, t0, requestId, 404, undefined, body);
     const cfg = r.config;
-    if ((r.allow || r.deny) && !clientAllowed(r, this.clientIp())) return this.local(h, t0, requestId, 403, r, body);
-    if (!this.tls && (cfg.forceSslRedirect || (cfg.sslRedirect && table.tlsHosts.size > 0))) {
-      const host = normalizeHost(h.host);
-      if (cfg.forceSslRedirect || (host !== '' && hostHasTls(table, host))) {
-        return this.local(h, t0, requestId, 308, r, body, `location: ${httpsLocation(host, handler.opts.httpsPort, h.target, cfg.preserveTrailingSlash)}\r\n`);
-      }
-    }
+    const own = denyOrRedirect(table, r, { tls: this.tls, host: h.host, target: h.target, clientIp: () => this.clientIp(), httpsPort: handler.opts.httpsPort });
+    if (own) return this.local(h, t0, requestId, own.status, r, body, own.location ? `location: ${own.location}\r\n` : '');
     if (cfg.bodySizeLimit > 0 && h.contentLength > cfg.bodySizeLimit) {
       this.closing = true;
       return this.local(h, t0, requestId, 413, r, body);

@@ -15,7 +15,8 @@ const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f
 const BARE_CR_LF = /\r(?!\n)|(?<!\r)\n/;
 /** origin-form target: "/" then visible ASCII only */
 const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
-const REQUEST_ID = /^[\w.-]{1,128}$/;
+/** an incoming X-Request-ID kept as is (else a new one is made) */
+export const REQUEST_ID = /^[\w.-]{1,128}$/;
 
 /** A request head the fast path can forward. */
 export interface RequestHead {
