@@ -98,8 +98,8 @@ export class BridgeNetwork {
     return r.exitCode === 0 && m ? m[1] : undefined;
   }
 
-  /** Two `ip -batch` runs: the host side (veth, bridge port), then the pod side inside its netns. */
   /**
+   * Two `ip -batch` runs: the host side (veth, bridge port), then the pod side inside its netns.
    * The host side needs no address, so `ip` may still be on its way (IPAM writing it to disk): the
    * host batch runs meanwhile, and the address is configured in the pod only once it is settled.
    */
